@@ -1,0 +1,305 @@
+/**
+ * The WebSocket side of a node: runs the pure protocol session for each frame and performs
+ * what it asks (store, presence, replies). Transport-free: sockets are opaque handles
+ * driven through `SocketOps`, so this runs the same over uWS or in a test.
+ */
+import type { TokenCodec } from "../endpoint/token.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import { Close } from "../protocol/errors.js";
+import { decideUaid } from "../protocol/hello.js";
+import {
+  errorReply,
+  helloReply,
+  notification,
+  registerReply,
+  unregisterReply,
+} from "../protocol/replies.js";
+import { helloDone, type Limits, newSession, Phase, type Step, step } from "../protocol/session.js";
+import type { Presence } from "../routing/presence.js";
+import type { MessageStore } from "../storage/store.js";
+import { type Conn, SendResult, type SocketOps } from "./socket.js";
+
+/** Frames a client may send before its hello reply; past that it is not a client we want. */
+const MAX_QUEUED_FRAMES = 32;
+
+export interface ConnectionsDeps<S> {
+  readonly ops: SocketOps<S>;
+  readonly store: MessageStore;
+  readonly presence: Presence<S>;
+  readonly tokens: TokenCodec;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly limits: Limits & { readonly maxChannels: number };
+  readonly region: string;
+  /** `<public base>/update/` — the token is appended. */
+  readonly endpointPrefix: () => string;
+  readonly mintUaid: () => string;
+  readonly now: () => number;
+}
+
+export class Connections<S> {
+  /** Sockets that have not completed hello yet (so a drain can close them too). */
+  private readonly anonymous = new Set<S>();
+  private open = 0;
+
+  constructor(private readonly d: ConnectionsDeps<S>) {}
+
+  /** A fresh per-socket state, to attach as the socket's user data at upgrade. */
+  newConn(): Conn {
+    const s = newSession(this.d.now(), this.d.limits.pingBurst) as Conn;
+    s.echo = undefined;
+    s.queue = undefined;
+    s.gone = false;
+    return s;
+  }
+
+  /** Sockets open now, helloed or not. */
+  get size(): number {
+    return this.open;
+  }
+
+  opened(socket: S): void {
+    this.open++;
+    this.anonymous.add(socket);
+    this.d.metrics.opened.inc();
+    this.d.metrics.connections.inc();
+  }
+
+  closed(socket: S, code: number): void {
+    const c = this.d.ops.conn(socket);
+    this.open--;
+    c.phase = Phase.Closed;
+    c.gone = true;
+    c.queue = undefined;
+    this.anonymous.delete(socket);
+    if (c.uaid !== undefined) this.d.presence.release(c.uaid, socket);
+    this.d.metrics.connections.dec();
+    this.d.metrics.closed.labels(closeReason(code)).inc();
+  }
+
+  /** One text frame from the client. */
+  message(socket: S, text: string): void {
+    const c = this.d.ops.conn(socket);
+    if (c.queue !== undefined) {
+      if (c.queue.length >= MAX_QUEUED_FRAMES)
+        this.abort(socket, c, Close.normal, "invalid_command");
+      else c.queue.push(text);
+      return;
+    }
+    this.perform(socket, c, step(c, text, this.d.now(), this.d.limits));
+  }
+
+  /** A binary frame: not part of the protocol. */
+  binary(socket: S): void {
+    this.abort(socket, this.d.ops.conn(socket), Close.unsupported, "binary");
+  }
+
+  private abort(socket: S, c: Conn, code: number, kind: string): void {
+    c.phase = Phase.Closed;
+    c.queue = undefined;
+    this.d.metrics.errors.labels(kind).inc();
+    this.d.ops.close(socket, code);
+  }
+
+  private perform(socket: S, c: Conn, st: Step): void {
+    const { ops } = this.d;
+    switch (st.do) {
+      case "none":
+        return;
+      case "reply":
+        ops.send(socket, st.text);
+        return;
+      case "close":
+        this.d.metrics.errors
+          .labels(
+            st.text === undefined
+              ? "garbage"
+              : st.code === Close.pingFlood
+                ? "ping_flood"
+                : "invalid_command",
+          )
+          .inc();
+        if (st.text !== undefined) ops.send(socket, st.text);
+        ops.close(socket, st.code);
+        return;
+      case "hello":
+        c.queue = [];
+        void this.hello(socket, c, st);
+        return;
+      case "register":
+        void this.register(socket, c, st);
+        return;
+      case "unregister":
+        void this.unregister(socket, c, st);
+        return;
+      case "ack":
+        void this.ack(c, st);
+        return;
+    }
+  }
+
+  private async hello(socket: S, c: Conn, st: Extract<Step, { do: "hello" }>): Promise<void> {
+    const { store, metrics, ops } = this.d;
+    let decision: ReturnType<typeof decideUaid>;
+    try {
+      const known = st.requested !== undefined && (await store.hasUser(st.requested));
+      decision = decideUaid(st, known, this.d.limits.maxChannels, this.d.mintUaid);
+      if (decision.drop !== undefined) await store.dropUser(decision.drop);
+      if (decision.fresh) await store.addUser(decision.uaid);
+    } catch (err) {
+      metrics.hellos.labels("store_error").inc();
+      metrics.storeErrors.labels("hello").inc();
+      this.d.log.warn({ event: "store_error", op: "hello", err: String(err) }, "hello failed");
+      if (c.phase !== Phase.Closed) {
+        c.phase = Phase.Closed;
+        c.queue = undefined;
+        ops.send(socket, errorReply(st.raw, "unavailable"));
+        ops.close(socket, Close.normal);
+      }
+      return;
+    }
+    if (isClosed(c)) return; // the client left while we looked it up
+    // Reply and claim presence in one tick: no PUT can reach this socket before the reply.
+    helloDone(c, decision.uaid);
+    c.echo = decision.echo;
+    this.anonymous.delete(socket);
+    const replaced = this.d.presence.claim(decision.uaid, socket);
+    if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
+    ops.send(socket, helloReply(decision.echo));
+    metrics.hellos.labels(decision.uaid === st.requested ? "kept" : "minted").inc();
+
+    // Flush after presence is claimed: an update stored before the claim is in this read,
+    // one stored after it is delivered directly. Nothing falls between.
+    try {
+      const pending = await store.pending(decision.uaid);
+      if (pending.length > 0 && !isClosed(c)) {
+        const r = ops.send(socket, notification(pending));
+        if (r === SendResult.ok || r === SendResult.buffered)
+          metrics.notifications.flushed.inc(pending.length);
+        else if (r === SendResult.dropped) this.slowConsumer(socket);
+      }
+    } catch (err) {
+      metrics.storeErrors.labels("pending").inc();
+      this.d.log.warn({ event: "store_error", op: "pending", err: String(err) }, "flush failed");
+    }
+    this.replay(socket, c);
+  }
+
+  /** Replays frames that arrived while the hello resolved, in order, until one goes async. */
+  private replay(socket: S, c: Conn): void {
+    const q = c.queue;
+    c.queue = undefined;
+    if (q === undefined) return;
+    for (let i = 0; i < q.length; i++) {
+      if (c.phase === Phase.Closed) return;
+      const st = step(c, q[i]!, this.d.now(), this.d.limits);
+      if (st.do === "hello") {
+        // Cannot happen after Ready (a second hello is answered synchronously); kept safe.
+        c.queue = q.slice(i + 1);
+      }
+      this.perform(socket, c, st);
+      if (c.queue !== undefined) return;
+    }
+  }
+
+  private async register(socket: S, c: Conn, st: Extract<Step, { do: "register" }>): Promise<void> {
+    const uaid = c.uaid!;
+    try {
+      await this.d.store.register(uaid, st.channel);
+    } catch (err) {
+      this.storageFailure(socket, c, st.raw, "register", err);
+      return;
+    }
+    this.d.metrics.registrations.labels("register", "ok").inc();
+    const token = this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
+    this.d.ops.send(
+      socket,
+      registerReply(c.echo ?? uaid, st.channelID, this.d.endpointPrefix() + token),
+    );
+  }
+
+  private async unregister(
+    socket: S,
+    c: Conn,
+    st: Extract<Step, { do: "unregister" }>,
+  ): Promise<void> {
+    if (st.channel !== undefined) {
+      try {
+        await this.d.store.unregister(c.uaid!, st.channel);
+      } catch (err) {
+        this.storageFailure(socket, c, st.raw, "unregister", err);
+        return;
+      }
+    }
+    this.d.metrics.registrations.labels("unregister", "ok").inc();
+    this.d.ops.send(socket, unregisterReply(st.channelID));
+  }
+
+  private async ack(c: Conn, st: Extract<Step, { do: "ack" }>): Promise<void> {
+    try {
+      await this.d.store.ack(c.uaid!, st.updates);
+      this.d.metrics.notifications.acked.inc(st.updates.length);
+    } catch (err) {
+      // The update stays pending and is flushed again at the next hello: a duplicate, not a loss.
+      this.d.metrics.storeErrors.labels("ack").inc();
+      this.d.log.warn({ event: "store_error", op: "ack", err: String(err) }, "ack failed");
+    }
+  }
+
+  private storageFailure(socket: S, c: Conn, raw: string, op: string, err: unknown): void {
+    this.d.metrics.registrations.labels(op, "store_error").inc();
+    this.d.metrics.storeErrors.labels(op).inc();
+    this.d.log.warn({ event: "store_error", op, err: String(err) }, `${op} failed`);
+    if (c.phase === Phase.Closed) return;
+    c.phase = Phase.Closed;
+    this.d.ops.send(socket, errorReply(raw, "storage"));
+    this.d.ops.close(socket, Close.normal);
+  }
+
+  /** A client that cannot keep up: close it; what it missed is stored and flushed at its next hello. */
+  slowConsumer(socket: S): void {
+    this.d.metrics.backpressure.inc();
+    this.d.metrics.notifications.dropped.inc();
+    const c = this.d.ops.conn(socket);
+    c.phase = Phase.Closed;
+    this.d.ops.close(socket, Close.tryAgainLater, "slow consumer");
+  }
+
+  /** Every open socket, helloed or not (for a drain). */
+  *all(): Generator<S> {
+    yield* this.anonymous;
+    yield* this.d.presence.sockets();
+  }
+}
+
+/** Re-reads the phase after an await (TypeScript keeps the narrowing from before it). */
+function isClosed(c: Conn): boolean {
+  return c.phase === Phase.Closed;
+}
+
+function closeReason(code: number): string {
+  switch (code) {
+    case Close.normal:
+      return "normal";
+    case 1001:
+      return "going_away";
+    case 1005:
+    case 1006:
+      return "abnormal";
+    case Close.unsupported:
+      return "unsupported";
+    case Close.restart:
+      return "drain";
+    case Close.tryAgainLater:
+      return "slow_consumer";
+    case Close.replaced:
+      return "replaced";
+    case Close.pingFlood:
+      return "ping_flood";
+    case 1009:
+      return "too_big";
+    default:
+      return "other";
+  }
+}

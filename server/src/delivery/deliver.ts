@@ -1,0 +1,94 @@
+/**
+ * The app-server path: `PUT /update/<token>` → decode token → store pending (durable,
+ * registration checked) → hand the frame to the live socket → 200; no live socket, or it
+ * went away, → 202 (stored, flushed at the next hello). Store-then-deliver: a crash
+ * anywhere after the 2xx loses nothing. Transport-free: the HTTP shell copies the request
+ * and writes the returned status.
+ */
+import type { TokenCodec } from "../endpoint/token.js";
+import { parseUpdateRequest } from "../endpoint/update-request.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import { notification } from "../protocol/replies.js";
+import type { Presence } from "../routing/presence.js";
+import type { MessageStore } from "../storage/store.js";
+import { SendResult, type SocketOps } from "./socket.js";
+
+export interface UpdateInput {
+  readonly token: string;
+  readonly contentType: string;
+  readonly body: string;
+  readonly query: string;
+  /** `performance.now()` when the request arrived, for the PUT → socket histogram. */
+  readonly startedAt: number;
+}
+
+export type UpdateStatus = 200 | 202 | 400 | 404 | 410 | 413 | 503;
+
+export interface UpdateResult {
+  readonly status: UpdateStatus;
+  /** Short reason for the error body; never the token. */
+  readonly reason?: string;
+}
+
+export interface DeliverDeps<S> {
+  readonly ops: SocketOps<S>;
+  readonly store: MessageStore;
+  readonly presence: Presence<S>;
+  readonly tokens: TokenCodec;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly region: string;
+  readonly pendingTtlSeconds: number;
+  readonly nowSeconds: () => bigint;
+  readonly perfNow: () => number;
+  /** Called when a send hit the backpressure limit (closes the socket). */
+  readonly slowConsumer: (socket: S) => void;
+}
+
+const OK: UpdateResult = { status: 200 };
+const ACCEPTED: UpdateResult = { status: 202 };
+const NOT_FOUND: UpdateResult = { status: 404, reason: "no such endpoint" };
+
+export async function deliverUpdate<S>(
+  d: DeliverDeps<S>,
+  input: UpdateInput,
+): Promise<UpdateResult> {
+  const target = d.tokens.decode(input.token);
+  if (target === undefined || target.region !== d.region) return NOT_FOUND;
+  const req = parseUpdateRequest(input.contentType, input.body, input.query, d.nowSeconds);
+  if (!req.ok) return { status: req.status, reason: req.reason };
+
+  let outcome: Awaited<ReturnType<MessageStore["savePending"]>>;
+  try {
+    outcome = await d.store.savePending(
+      target.uaid,
+      target.channel,
+      target.channelID,
+      req.version,
+      d.pendingTtlSeconds,
+    );
+  } catch (err) {
+    d.metrics.storeErrors.labels("save_pending").inc();
+    d.log.warn({ event: "store_error", op: "save_pending", err: String(err) }, "store failed");
+    return { status: 503, reason: "storage unavailable" };
+  }
+  if (outcome === "gone") return { status: 410, reason: "the client was reset" };
+  if (outcome === "unregistered") return NOT_FOUND;
+
+  const socket = d.presence.find(target.uaid);
+  if (socket !== undefined) {
+    const frame = notification([
+      { channelID: target.channelID, version: req.version, data: req.data },
+    ]);
+    const r = d.ops.send(socket, frame);
+    if (r === SendResult.ok || r === SendResult.buffered) {
+      d.metrics.notifications.delivered.inc();
+      d.metrics.putToSocket.observe((d.perfNow() - input.startedAt) / 1000);
+      return OK;
+    }
+    if (r === SendResult.dropped) d.slowConsumer(socket);
+  }
+  d.metrics.notifications.stored.inc();
+  return ACCEPTED;
+}

@@ -1,0 +1,28 @@
+/**
+ * What the delivery shell needs from a client socket, as one shared operations object
+ * (no per-socket wrapper: sockets are the transport's own handles).
+ */
+import type { Session } from "../protocol/session.js";
+
+/** Per-socket state: the protocol session plus what the shell tracks while a hello resolves. */
+export interface Conn extends Session {
+  /** The UAID as echoed in the hello reply (the client's own spelling when kept). */
+  echo: string | undefined;
+  /** Frames received while the hello resolves, replayed in order after it (bounded). */
+  queue: string[] | undefined;
+  /** The transport closed the socket: nothing may be sent or closed on it any more. */
+  gone: boolean;
+}
+
+export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;
+export type SendResult = (typeof SendResult)[keyof typeof SendResult];
+
+export interface SocketOps<S> {
+  conn(socket: S): Conn;
+  /** Sends one text frame. `closed` if the socket is gone; never throws. */
+  send(socket: S, text: string): SendResult;
+  /** Closes with a code (and short reason); no-op if already closed. */
+  close(socket: S, code: number, reason?: string): void;
+  /** Runs `fn` with the socket's writes batched into one syscall (uWS cork). */
+  cork(socket: S, fn: () => void): void;
+}

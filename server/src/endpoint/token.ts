@@ -1,0 +1,95 @@
+/**
+ * Endpoint tokens: `base64url(keyId ‖ nonce ‖ AES-256-GCM(key, region ‖ uaid ‖ channelID))`.
+ *
+ * - stateless: any node holding the keys decodes any token;
+ * - unforgeable: GCM authenticates the ciphertext and (as associated data) the key id, so
+ *   a flipped bit anywhere is a failed decode, never a different channel;
+ * - rotatable: every configured key decodes, the first one (the newest) mints.
+ *
+ * The channelID is kept in the client's own spelling so notifications echo it as sent.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { normalizeUuid, uuidBytes, uuidFromBytes } from "../protocol/ids.js";
+
+export interface TokenKey {
+  /** 0–255, written into every token it mints. */
+  readonly id: number;
+  /** 32 bytes. */
+  readonly key: Buffer;
+}
+
+export interface EndpointTarget {
+  readonly region: string;
+  /** Normalised UAID. */
+  readonly uaid: string;
+  /** Normalised channel id. */
+  readonly channel: string;
+  /** The channelID as the client registered it. */
+  readonly channelID: string;
+}
+
+const NONCE = 12;
+const TAG = 16;
+const MAX_TOKEN_CHARS = 512;
+
+export class TokenCodec {
+  private readonly byId = new Map<number, Buffer>();
+  private readonly minting: TokenKey;
+
+  /** `keys[0]` mints; all decode. */
+  constructor(keys: readonly TokenKey[]) {
+    if (keys.length === 0) throw new Error("TokenCodec needs at least one key");
+    for (const k of keys) {
+      if (k.key.length !== 32) throw new Error(`token key ${k.id} must be 32 bytes`);
+      this.byId.set(k.id, k.key);
+    }
+    this.minting = keys[0]!;
+  }
+
+  encode(t: { region: string; uaid: string; channelID: string }): string {
+    const region = Buffer.from(t.region, "utf8");
+    const channelID = Buffer.from(t.channelID, "latin1");
+    const plain = Buffer.concat([Buffer.of(region.length), region, uuidBytes(t.uaid), channelID]);
+    const head = Buffer.allocUnsafe(1 + NONCE);
+    head[0] = this.minting.id;
+    randomBytes(NONCE).copy(head, 1);
+    const cipher = createCipheriv("aes-256-gcm", this.minting.key, head.subarray(1));
+    cipher.setAAD(head.subarray(0, 1));
+    const body = Buffer.concat([head, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    return body.toString("base64url");
+  }
+
+  /** The target of `token`, or `undefined` when it does not decode or authenticate. */
+  decode(token: string): EndpointTarget | undefined {
+    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
+    const raw = Buffer.from(token, "base64url");
+    // base64url decoding silently skips foreign characters; a re-encode must round-trip.
+    if (raw.length < 1 + NONCE + 1 + 16 + 32 + TAG || raw.toString("base64url") !== token) {
+      return undefined;
+    }
+    const key = this.byId.get(raw[0]!);
+    if (key === undefined) return undefined;
+    let plain: Buffer;
+    try {
+      const d = createDecipheriv("aes-256-gcm", key, raw.subarray(1, 1 + NONCE));
+      d.setAAD(raw.subarray(0, 1));
+      d.setAuthTag(raw.subarray(raw.length - TAG));
+      plain = Buffer.concat([d.update(raw.subarray(1 + NONCE, raw.length - TAG)), d.final()]);
+    } catch {
+      return undefined;
+    }
+    const regionLen = plain[0]!;
+    if (plain.length < 1 + regionLen + 16 + 32) return undefined;
+    const region = plain.toString("utf8", 1, 1 + regionLen);
+    const uaid = uuidFromBytes(plain.subarray(1 + regionLen, 17 + regionLen));
+    const channelID = plain.toString("latin1", 17 + regionLen);
+    const channel = normalizeUuid(channelID);
+    if (channel === undefined) return undefined;
+    return { region, uaid, channel, channelID };
+  }
+}
+
+/** A fresh random key, for a node started without configured keys. */
+export function randomTokenKey(id = 1): TokenKey {
+  return { id, key: randomBytes(32) };
+}

@@ -1,0 +1,113 @@
+/**
+ * Every metric the push node exports, declared once against an injected registry. Names
+ * follow Prometheus conventions (`_total`, `_seconds`); no UAID, channel or token is ever
+ * a label. Hot paths use pre-bound label children so an increment is a field update.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
+
+/** Latency buckets with an edge exactly at each SLO threshold (1 ms, 5 ms, 10 ms, 100 ms). */
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+
+export function createMetrics(registry: Registry, prefix = "edition_") {
+  collectDefaultMetrics({ register: registry });
+  const connections = new Gauge({
+    name: `${prefix}connections`,
+    help: "WebSocket connections currently open on this node.",
+    registers: [registry],
+  });
+  const opened = new Counter({
+    name: `${prefix}connections_opened_total`,
+    help: "WebSocket connections opened.",
+    registers: [registry],
+  });
+  const closed = new Counter({
+    name: `${prefix}connections_closed_total`,
+    help: "WebSocket connections closed, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const handshakes = new Counter({
+    name: `${prefix}handshakes_total`,
+    help: "WebSocket upgrade requests, by outcome (accepted, refused_capacity, refused_draining).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const hellos = new Counter({
+    name: `${prefix}hellos_total`,
+    help: "hello commands, by outcome (kept, minted, again, rejected, store_error).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const registrations = new Counter({
+    name: `${prefix}registrations_total`,
+    help: "register/unregister commands, by command and outcome.",
+    labelNames: ["command", "outcome"] as const,
+    registers: [registry],
+  });
+  const notifications = new Counter({
+    name: `${prefix}notifications_total`,
+    help: "Updates by outcome: delivered (direct), stored (no live socket), flushed (at hello), acked, dropped (slow consumer).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const puts = new Counter({
+    name: `${prefix}endpoint_requests_total`,
+    help: "App-server endpoint requests, by HTTP status.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const putToSocket = new Histogram({
+    name: `${prefix}put_to_socket_seconds`,
+    help: "From the start of a PUT to its notification frame handed to the client socket.",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const backpressure = new Counter({
+    name: `${prefix}backpressure_events_total`,
+    help: "Sends that hit the per-socket backpressure limit (the socket is closed with 1013; the update stays stored).",
+    registers: [registry],
+  });
+  const storeErrors = new Counter({
+    name: `${prefix}store_errors_total`,
+    help: "Store operations that failed, by operation.",
+    labelNames: ["operation"] as const,
+    registers: [registry],
+  });
+  const draining = new Gauge({
+    name: `${prefix}draining`,
+    help: "1 while this node drains (closing its sockets before exit).",
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: `${prefix}protocol_errors_total`,
+    help: "Sockets closed for a protocol violation, by kind (garbage, invalid_command, ping_flood, binary).",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  });
+
+  return {
+    connections,
+    opened,
+    closed,
+    handshakes,
+    hellos,
+    registrations,
+    notifications: {
+      delivered: notifications.labels("delivered"),
+      stored: notifications.labels("stored"),
+      flushed: notifications.labels("flushed"),
+      acked: notifications.labels("acked"),
+      dropped: notifications.labels("dropped"),
+    },
+    puts,
+    putToSocket,
+    backpressure,
+    storeErrors,
+    draining,
+    errors,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

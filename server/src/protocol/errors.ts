@@ -1,0 +1,31 @@
+/**
+ * Every outcome that ends or refuses something, with its stable code, mapped in one place
+ * to what the client sees: the `status` of an error reply and the WebSocket close code, or
+ * the HTTP status of the endpoint.
+ */
+
+/** WebSocket close codes used by the server. */
+export const Close = {
+  /** Normal end: error reply sent, or server asked the client to go (redirect). */
+  normal: 1000,
+  /** Frame was not a JSON object, or was binary. No reply is sent. */
+  unsupported: 1003,
+  /** Server is shutting down or draining: reconnect elsewhere (RFC 6455 "service restart"). */
+  restart: 1012,
+  /** Try again later: the client could not keep up with what we had to send it. */
+  tryAgainLater: 1013,
+  /** A newer connection for the same UAID took over. */
+  replaced: 4000,
+  /** Ping flood: the client must back off (Mozilla clients know this code). */
+  pingFlood: 4774,
+} as const;
+
+/** Error reply statuses and their fixed `error` strings (PROTOCOL.md "Error reply"). */
+export const ReplyError = {
+  invalidCommand: { status: 401, error: "Invalid Command" },
+  storage: { status: 500, error: "Internal Server Error" },
+  unavailable: { status: 503, error: "Service Unavailable" },
+  regionFull: { status: 429, error: "Too Many Requests" },
+} as const;
+
+export type ReplyErrorKind = keyof typeof ReplyError;

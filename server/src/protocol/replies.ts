@@ -1,0 +1,62 @@
+/**
+ * Server frames, written as strings. Versions are written digit for digit from `bigint`
+ * (never through a JS number). Every interpolated value is either validated hex/UUID text
+ * or passed through JSON.stringify.
+ */
+import { ReplyError, type ReplyErrorKind } from "./errors.js";
+
+/**
+ * Echoes the client's own object with `status` and `error` added (PROTOCOL.md "Error
+ * reply"). Works on the raw text so that the echo is exact, big integers included.
+ */
+export function errorReply(raw: string, kind: ReplyErrorKind): string {
+  const { status, error } = ReplyError[kind];
+  const tail = `"status":${status},"error":"${error}"}`;
+  const end = raw.lastIndexOf("}");
+  const body = end < 0 ? "" : raw.slice(0, end).trimEnd();
+  if (body.length === 0) return `{${tail}`;
+  // An empty object (`{}`, `{ }`, ` {}`) takes no comma: only then can the body end in `{`.
+  if (body.endsWith("{")) return `${body}${tail}`;
+  return `${body},${tail}`;
+}
+
+export function helloReply(uaid: string): string {
+  return `{"messageType":"hello","uaid":${JSON.stringify(uaid)},"status":200}`;
+}
+
+export function redirectReply(uaid: string, redirect: string): string {
+  return `{"messageType":"hello","uaid":${JSON.stringify(uaid)},"status":307,"redirect":${JSON.stringify(redirect)}}`;
+}
+
+export function registerReply(uaid: string, channelID: string, pushEndpoint: string): string {
+  return `{"messageType":"register","uaid":"${uaid}","status":200,"channelID":${JSON.stringify(channelID)},"pushEndpoint":${JSON.stringify(pushEndpoint)}}`;
+}
+
+export function unregisterReply(channelID: string): string {
+  return `{"messageType":"unregister","status":200,"channelID":${JSON.stringify(channelID)}}`;
+}
+
+export interface Update {
+  /** The channelID as the client registered it. */
+  readonly channelID: string;
+  readonly version: bigint;
+  /** Present only on direct delivery of a PUT that carried data. */
+  readonly data?: string | undefined;
+}
+
+function updateJson(u: Update): string {
+  const data = u.data === undefined ? "" : `,"data":${JSON.stringify(u.data)}`;
+  return `{"channelID":${JSON.stringify(u.channelID)},"version":${u.version.toString()}${data}}`;
+}
+
+/** One `notification` frame carrying `updates` (direct delivery: one; flush: all pending). */
+export function notification(updates: readonly Update[]): string {
+  let s = '{"messageType":"notification","updates":[';
+  for (let i = 0; i < updates.length; i++) {
+    if (i > 0) s += ",";
+    s += updateJson(updates[i]!);
+  }
+  return `${s}]}`;
+}
+
+export const PING_REPLY = "{}";

@@ -1,0 +1,221 @@
+/**
+ * The protocol state machine of one WebSocket. It never touches a socket, a store or a
+ * clock: `step` takes the session state, one text frame and the time, updates the state
+ * and returns what the shell must do next. Commands that need storage (hello, register,
+ * unregister, ack) come back as validated requests; the shell performs them and builds the
+ * reply with the functions in `replies.ts` and `hello.ts`.
+ */
+import type { ReplyErrorKind } from "./errors.js";
+import { Close } from "./errors.js";
+import { normalizeUuid } from "./ids.js";
+import { decodeFrame } from "./messages.js";
+import { errorReply, helloReply, PING_REPLY } from "./replies.js";
+import { versionFromJson } from "./version.js";
+
+export const Phase = {
+  /** Connected, no successful hello yet. */
+  New: 0,
+  /** hello accepted by the core, the shell is resolving the UAID. */
+  Hello: 1,
+  /** hello answered with 200: every command is allowed. */
+  Ready: 2,
+  /** The socket is closing or closed: ignore everything. */
+  Closed: 3,
+} as const;
+export type Phase = (typeof Phase)[keyof typeof Phase];
+
+/**
+ * Per-socket state. Kept deliberately small (it lives once per connection, millions per
+ * region): a handful of scalars, no closures, no per-socket buffers.
+ */
+export interface Session {
+  phase: Phase;
+  /** Normalised UAID once hello succeeded. */
+  uaid: string | undefined;
+  /** Ping token bucket: tokens left and when they were last counted (ms). */
+  pingTokens: number;
+  pingAt: number;
+}
+
+export function newSession(now: number, pingBurst: number): Session {
+  return { phase: Phase.New, uaid: undefined, pingTokens: pingBurst, pingAt: now };
+}
+
+export interface Limits {
+  /** Minimum average interval between pings, ms (one token per interval). */
+  readonly pingMinIntervalMs: number;
+  /** Pings allowed back to back before the interval applies. */
+  readonly pingBurst: number;
+}
+
+export interface AckedUpdate {
+  /** Normalised channelID. */
+  readonly channel: string;
+  readonly version: bigint;
+}
+
+export type Step =
+  /** Nothing to send (ack with nothing parseable still goes to the store as an empty list). */
+  | { readonly do: "none" }
+  /** Send `text`, keep the socket. */
+  | { readonly do: "reply"; readonly text: string }
+  /** Send `text` if given, then close with `code`. */
+  | { readonly do: "close"; readonly text: string | undefined; readonly code: number }
+  /**
+   * First hello: resolve the UAID. `requested` is the normalised UAID the client asked for
+   * (undefined: mint one) and `echo` the exact text to echo if it is kept.
+   */
+  | {
+      readonly do: "hello";
+      readonly requested: string | undefined;
+      readonly echo: string | undefined;
+      readonly channelCount: number;
+      readonly raw: string;
+    }
+  | {
+      readonly do: "register";
+      readonly channelID: string;
+      readonly channel: string;
+      readonly raw: string;
+    }
+  | {
+      readonly do: "unregister";
+      readonly channelID: string;
+      /** Normalised channel, or undefined when the id is not a UUID (nothing to delete). */
+      readonly channel: string | undefined;
+      readonly raw: string;
+    }
+  | { readonly do: "ack"; readonly updates: readonly AckedUpdate[] };
+
+const NONE: Step = { do: "none" };
+const GARBAGE: Step = { do: "close", text: undefined, code: Close.unsupported };
+const PONG: Step = { do: "reply", text: PING_REPLY };
+
+function fail(raw: string, kind: ReplyErrorKind, code: number = Close.normal): Step {
+  return { do: "close", text: errorReply(raw, kind), code };
+}
+
+/** Handles one text frame. Mutates `s` (phase, ping bucket) and returns the next action. */
+export function step(s: Session, text: string, now: number, limits: Limits): Step {
+  if (s.phase === Phase.Closed) return NONE;
+  const frame = decodeFrame(text);
+  if (frame.kind === "garbage") {
+    s.phase = Phase.Closed;
+    return GARBAGE;
+  }
+  if (frame.kind === "ping") {
+    if (!takePingToken(s, now, limits)) {
+      s.phase = Phase.Closed;
+      return fail(frame.raw, "invalidCommand", Close.pingFlood);
+    }
+    return PONG;
+  }
+  const { message: m, raw } = frame;
+  if (m.messageType === "purge") return PONG;
+  if (m.messageType === "hello") return hello(s, m.uaid, m.channelIDs, raw);
+  if (s.phase !== Phase.Ready || m.messageType === "invalid") {
+    s.phase = Phase.Closed;
+    return fail(raw, "invalidCommand");
+  }
+  switch (m.messageType) {
+    case "register": {
+      const channel = normalizeUuid(m.channelID);
+      if (channel === undefined) {
+        s.phase = Phase.Closed;
+        return fail(raw, "invalidCommand");
+      }
+      return { do: "register", channelID: m.channelID as string, channel, raw };
+    }
+    case "unregister": {
+      if (typeof m.channelID !== "string" || m.channelID.length === 0) {
+        s.phase = Phase.Closed;
+        return fail(raw, "invalidCommand");
+      }
+      return {
+        do: "unregister",
+        channelID: m.channelID,
+        channel: normalizeUuid(m.channelID),
+        raw,
+      };
+    }
+    default:
+      return ack(s, m.updates, raw);
+  }
+}
+
+function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Step {
+  if (!Array.isArray(channelIDs)) {
+    s.phase = Phase.Closed;
+    return fail(raw, "invalidCommand");
+  }
+  const empty = uaid === undefined || uaid === null || uaid === "";
+  let requested: string | undefined;
+  if (!empty) {
+    requested = normalizeUuid(uaid);
+    if (requested === undefined) {
+      s.phase = Phase.Closed;
+      return fail(raw, "unavailable");
+    }
+  }
+  if (s.phase === Phase.Ready) {
+    // A second hello on the same socket: same or empty UAID → 200 again; another → 503.
+    if (requested === undefined || requested === s.uaid)
+      return { do: "reply", text: helloReply(s.uaid!) };
+    s.phase = Phase.Closed;
+    return fail(raw, "unavailable");
+  }
+  if (s.phase === Phase.Hello) {
+    // The shell queues frames while a hello resolves, so this only happens if a client
+    // sends two hellos back to back; the second is a protocol violation.
+    s.phase = Phase.Closed;
+    return fail(raw, "invalidCommand");
+  }
+  s.phase = Phase.Hello;
+  return {
+    do: "hello",
+    requested,
+    echo: requested === undefined ? undefined : (uaid as string),
+    channelCount: channelIDs.length,
+    raw,
+  };
+}
+
+function ack(s: Session, updates: unknown, raw: string): Step {
+  if (!Array.isArray(updates)) {
+    s.phase = Phase.Closed;
+    return fail(raw, "invalidCommand");
+  }
+  const acked: AckedUpdate[] = [];
+  for (const u of updates) {
+    if (typeof u !== "object" || u === null) continue;
+    let channelID: unknown;
+    let version: unknown;
+    for (const key in u) {
+      const k = key.toLowerCase();
+      if (k === "channelid") channelID = (u as Record<string, unknown>)[key];
+      else if (k === "version") version = (u as Record<string, unknown>)[key];
+    }
+    const channel = normalizeUuid(channelID);
+    const v = versionFromJson(version);
+    if (channel !== undefined && v !== undefined) acked.push({ channel, version: v });
+  }
+  return acked.length === 0 ? NONE : { do: "ack", updates: acked };
+}
+
+function takePingToken(s: Session, now: number, limits: Limits): boolean {
+  if (limits.pingMinIntervalMs <= 0) return true;
+  const earned = Math.floor((now - s.pingAt) / limits.pingMinIntervalMs);
+  if (earned > 0) {
+    s.pingTokens = Math.min(limits.pingBurst, s.pingTokens + earned);
+    s.pingAt += earned * limits.pingMinIntervalMs;
+  }
+  if (s.pingTokens <= 0) return false;
+  s.pingTokens--;
+  return true;
+}
+
+/** The shell finished the hello: the session is ready for every command. */
+export function helloDone(s: Session, uaid: string): void {
+  s.uaid = uaid;
+  s.phase = Phase.Ready;
+}

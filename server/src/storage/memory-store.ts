@@ -1,0 +1,135 @@
+/**
+ * The embedded default store: everything in this process's memory. Mutations are applied
+ * synchronously inside each call, so the order of calls is the order of effects (an ack
+ * issued before a close is always applied before the close is handled).
+ *
+ * Memory matters here (one record per UAID, millions per node): a UAID with one channel
+ * holds that channel as a plain string; a Set appears only from the second channel on.
+ */
+import type { AckUpdate, MessageStore, PendingUpdate, SaveOutcome } from "./store.js";
+
+interface Pending {
+  channelID: string;
+  version: bigint;
+  expiresAt: number;
+}
+
+/** Registered channels of one UAID: none (""), one (its id) or several. */
+type Channels = string | Set<string>;
+
+export class MemoryStore implements MessageStore {
+  private readonly users = new Map<string, Channels>();
+  private readonly pendingByUser = new Map<string, Map<string, Pending>>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async hasUser(uaid: string): Promise<boolean> {
+    return this.users.has(uaid);
+  }
+
+  async addUser(uaid: string): Promise<void> {
+    if (!this.users.has(uaid)) this.users.set(uaid, "");
+  }
+
+  async dropUser(uaid: string): Promise<void> {
+    this.users.delete(uaid);
+    this.pendingByUser.delete(uaid);
+  }
+
+  async register(uaid: string, channel: string): Promise<void> {
+    const c = this.users.get(uaid);
+    if (c === undefined || c === "") this.users.set(uaid, channel);
+    else if (typeof c === "string") {
+      if (c !== channel) this.users.set(uaid, new Set([c, channel]));
+    } else c.add(channel);
+  }
+
+  async unregister(uaid: string, channel: string): Promise<void> {
+    const c = this.users.get(uaid);
+    if (c === channel) this.users.set(uaid, "");
+    else if (typeof c === "object") {
+      c.delete(channel);
+      if (c.size === 1) this.users.set(uaid, c.values().next().value!);
+    }
+    const p = this.pendingByUser.get(uaid);
+    if (p?.delete(channel) && p.size === 0) this.pendingByUser.delete(uaid);
+  }
+
+  async channelCount(uaid: string): Promise<number> {
+    const c = this.users.get(uaid);
+    return c === undefined || c === "" ? 0 : typeof c === "string" ? 1 : c.size;
+  }
+
+  async savePending(
+    uaid: string,
+    channel: string,
+    channelID: string,
+    version: bigint,
+    ttlSeconds: number,
+  ): Promise<SaveOutcome> {
+    const c = this.users.get(uaid);
+    if (c === undefined) return "gone";
+    if (!(c === channel || (typeof c === "object" && c.has(channel)))) return "unregistered";
+    let p = this.pendingByUser.get(uaid);
+    if (p === undefined) {
+      p = new Map();
+      this.pendingByUser.set(uaid, p);
+    }
+    p.set(channel, { channelID, version, expiresAt: this.now() + ttlSeconds * 1000 });
+    return "stored";
+  }
+
+  async pending(uaid: string): Promise<PendingUpdate[]> {
+    const p = this.pendingByUser.get(uaid);
+    if (p === undefined) return [];
+    const now = this.now();
+    const out: PendingUpdate[] = [];
+    for (const [channel, u] of p) {
+      if (u.expiresAt <= now) p.delete(channel);
+      else out.push({ channelID: u.channelID, version: u.version });
+    }
+    if (p.size === 0) this.pendingByUser.delete(uaid);
+    return out;
+  }
+
+  async ack(uaid: string, updates: readonly AckUpdate[]): Promise<void> {
+    const p = this.pendingByUser.get(uaid);
+    if (p === undefined) return;
+    for (const { channel, version } of updates) {
+      const u = p.get(channel);
+      if (u !== undefined && u.version <= version) p.delete(channel);
+    }
+    if (p.size === 0) this.pendingByUser.delete(uaid);
+  }
+
+  /**
+   * Removes expired pending updates, visiting at most `budget` UAIDs per call so that a
+   * timer can call it without ever blocking the event loop for long. Returns how many
+   * updates it removed.
+   */
+  sweep(budget: number): number {
+    const now = this.now();
+    let removed = 0;
+    let visited = 0;
+    // Maps iterate in insertion order; re-inserting a visited user moves it to the end,
+    // so successive sweeps walk the whole map round-robin.
+    for (const [uaid, p] of this.pendingByUser) {
+      if (visited++ >= budget) break;
+      for (const [channel, u] of p) {
+        if (u.expiresAt <= now) {
+          p.delete(channel);
+          removed++;
+        }
+      }
+      this.pendingByUser.delete(uaid);
+      if (p.size > 0) this.pendingByUser.set(uaid, p);
+    }
+    return removed;
+  }
+
+  async healthy(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,73 @@
+/**
+ * MessageStore: registrations and pending updates, per UAID. One port, adapters beside it
+ * (`memory-store.ts` is the embedded default). Every adapter passes `store.contract.ts`.
+ *
+ * Pending updates keep only the latest version per (UAID, channel): a version event means
+ * "go check home", so older ones are superseded. They live until acked with a version ≥
+ * theirs, or until their TTL expires. Data payloads are never stored.
+ *
+ * Ids passed in are normalised (32 lower-case hex); `channelID` is the client's own
+ * spelling, kept only so that notifications use it.
+ */
+
+export interface PendingUpdate {
+  /** The channelID as the client registered it. */
+  readonly channelID: string;
+  readonly version: bigint;
+}
+
+export interface AckUpdate {
+  readonly channel: string;
+  readonly version: bigint;
+}
+
+/**
+ * Outcome of `savePending`:
+ * - `stored`: durable; the caller may answer 2xx;
+ * - `unregistered`: the UAID exists but the channel is not registered (404);
+ * - `gone`: the UAID has no record (never said hello here, or was dropped) (410).
+ */
+export type SaveOutcome = "stored" | "unregistered" | "gone";
+
+/** A store operation failed (backend unreachable, timeout). Maps to 500 / 503. */
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+  readonly code = "STORE_UNAVAILABLE";
+}
+
+export interface MessageStore {
+  /** Whether a record exists for `uaid` (created by `addUser`, removed by `dropUser`). */
+  hasUser(uaid: string): Promise<boolean>;
+  /** Creates the record for `uaid` if absent; an existing record is left as it is. */
+  addUser(uaid: string): Promise<void>;
+  /** Removes `uaid` with its registrations and pending updates. Later PUTs get `gone`. */
+  dropUser(uaid: string): Promise<void>;
+  /** Registers `channel` for `uaid` (idempotent). Creates the UAID record if absent. */
+  register(uaid: string, channel: string): Promise<void>;
+  /** Removes the registration and any pending update of `channel` (idempotent). */
+  unregister(uaid: string, channel: string): Promise<void>;
+  /** Number of channels registered for `uaid` (0 when unknown). */
+  channelCount(uaid: string): Promise<number>;
+  /**
+   * Stores `version` as the pending update of (`uaid`, `channel`) if the channel is
+   * registered, replacing any pending one (the latest PUT wins, whatever its version).
+   * Durable when it resolves with `stored`. `ttlSeconds` bounds how long it is kept.
+   */
+  savePending(
+    uaid: string,
+    channel: string,
+    channelID: string,
+    version: bigint,
+    ttlSeconds: number,
+  ): Promise<SaveOutcome>;
+  /** Every unexpired pending update of `uaid`, in no particular order. */
+  pending(uaid: string): Promise<PendingUpdate[]>;
+  /**
+   * Deletes each pending update whose version ≤ the acked version. Durable when it
+   * resolves: an ack followed by a disconnect must not cause a redelivery.
+   */
+  ack(uaid: string, updates: readonly AckUpdate[]): Promise<void>;
+  /** Whether the backend is reachable now (for `/ready`). */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,42 @@
+/**
+ * The one place uWebSockets.js is loaded. The npm build we use silently falls back to a
+ * slow `ws`-based implementation when its native binary does not load; only the native
+ * module exports `getParts`, so we check for it and refuse to start otherwise.
+ */
+import uWS from "uWebSockets.js";
+
+export function assertNativeUws(): void {
+  if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== "function") {
+    throw new Error(
+      "uWebSockets.js native binary did not load (the fallback implementation is too slow to serve); " +
+        `check that this platform (${process.platform}-${process.arch}, ABI ${process.versions.modules}) has a binary`,
+    );
+  }
+}
+
+export type {
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  us_listen_socket,
+  WebSocket,
+} from "uWebSockets.js";
+export { uWS };
+
+/** Listens on host:port (0 = any free port); resolves with the listen socket and bound port. */
+export function listen(
+  app: uWS.TemplatedApp,
+  host: string,
+  port: number,
+): Promise<{ socket: uWS.us_listen_socket; port: number }> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (s) => {
+      if (s === false) reject(new Error(`cannot listen on ${host}:${port}`));
+      else resolve({ socket: s, port: uWS.us_socket_local_port(s) });
+    });
+  });
+}
+
+export function closeListener(s: uWS.us_listen_socket): void {
+  uWS.us_listen_socket_close(s);
+}

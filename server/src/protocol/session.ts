@@ -55,7 +55,7 @@ export interface AckedUpdate {
 }
 
 export type Step =
-  /** Nothing to send (ack with nothing parseable still goes to the store as an empty list). */
+  /** Nothing to send and nothing to do (also: an ack in which no update parses). */
   | { readonly do: "none" }
   /** Send `text`, keep the socket. */
   | { readonly do: "reply"; readonly text: string }
@@ -159,8 +159,8 @@ function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Ste
   }
   if (s.phase === Phase.Ready) {
     // A second hello on the same socket: same or empty UAID → 200 again; another → 503.
-    if (requested === undefined || requested === s.uaid)
-      return { do: "reply", text: helloReply(s.uaid!) };
+    if (requested === undefined) return { do: "reply", text: helloReply(s.uaid!) };
+    if (requested === s.uaid) return { do: "reply", text: helloReply(uaid as string) };
     s.phase = Phase.Closed;
     return fail(raw, "unavailable");
   }

@@ -3,10 +3,12 @@
  * `EDITION_*` setting, reports every problem at once, and returns one frozen typed object.
  * Defaults give a self-contained node: memory storage and routing, public port 8080.
  */
+import { hostname } from "node:os";
 import type { TokenKey } from "./endpoint/token.js";
 
 export interface Config {
-  readonly role: "node";
+  /** `node` serves clients; `balancer` only answers hello with a redirect to a node with room. */
+  readonly role: "node" | "balancer";
   readonly host: string;
   /** Public listener: WebSocket and app-server endpoint. 0 = any free port. */
   readonly port: number;
@@ -31,6 +33,39 @@ export interface Config {
   /** CORS `Access-Control-Allow-Origin` for the endpoint; undefined = CORS off. */
   readonly corsOrigin: string | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Cluster settings; `undefined` (no EDITION_ETCD_ENDPOINTS) = one self-contained node. */
+  readonly cluster: ClusterConfig | undefined;
+  /** Redis store; `undefined` (no EDITION_REDIS_URL / sentinels) = in-memory store. */
+  readonly redis: RedisConfig | undefined;
+}
+
+export interface ClusterConfig {
+  /** Stable id of this node in its region (the pod name under Kubernetes). */
+  readonly nodeId: string;
+  readonly etcdEndpoints: readonly string[];
+  readonly etcdPrefix: string;
+  readonly leaseTtlSeconds: number;
+  readonly slots: number;
+  readonly routerPort: number;
+  /** host:port other nodes use to reach this node's router; default `<host>:<bound port>`. */
+  readonly routerUrl: string | undefined;
+  /** ws:// URL clients are redirected to for this node; default `ws://<host>:<bound port>`. */
+  readonly advertiseWsUrl: string | undefined;
+  readonly clusterSecret: string;
+  /** Percent of capacity above which a node redirects first hellos elsewhere. */
+  readonly redirectThresholdPercent: number;
+  /** Member record refresh interval (connection count), ms. */
+  readonly memberRefreshMs: number;
+}
+
+export interface RedisConfig {
+  readonly mode: "standalone" | "sentinel" | "cluster";
+  /** redis:// or rediss:// URL (standalone), or the seed node list (cluster, comma-separated). */
+  readonly url: string | undefined;
+  readonly sentinels: readonly string[];
+  readonly sentinelName: string | undefined;
+  readonly password: string | undefined;
+  readonly keyPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -42,6 +77,7 @@ export class ConfigError extends Error {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const KNOWN = new Set([
   "EDITION_ROLE",
@@ -62,6 +98,23 @@ const KNOWN = new Set([
   "EDITION_DRAIN_RATE",
   "EDITION_CORS_ORIGIN",
   "EDITION_LOG_LEVEL",
+  "EDITION_NODE_ID",
+  "EDITION_ETCD_ENDPOINTS",
+  "EDITION_ETCD_PREFIX",
+  "EDITION_LEASE_TTL_SECONDS",
+  "EDITION_SLOTS",
+  "EDITION_ROUTER_PORT",
+  "EDITION_ROUTER_URL",
+  "EDITION_ADVERTISE_WS_URL",
+  "EDITION_CLUSTER_SECRET",
+  "EDITION_REDIRECT_THRESHOLD_PERCENT",
+  "EDITION_MEMBER_REFRESH_MS",
+  "EDITION_REDIS_URL",
+  "EDITION_REDIS_MODE",
+  "EDITION_REDIS_SENTINELS",
+  "EDITION_REDIS_SENTINEL_NAME",
+  "EDITION_REDIS_PASSWORD",
+  "EDITION_REDIS_KEY_PREFIX",
 ]);
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -91,7 +144,9 @@ export function loadConfig(env: Env): Config {
   };
 
   const role = str("EDITION_ROLE", "node");
-  if (role !== "node") problems.push(`EDITION_ROLE: "${role}" is not one of: node`);
+  if (role !== "node" && role !== "balancer") {
+    problems.push(`EDITION_ROLE: "${role}" is not one of: node, balancer`);
+  }
   const logLevel = str("EDITION_LOG_LEVEL", "info");
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`EDITION_LOG_LEVEL: "${logLevel}" is not one of: ${LOG_LEVELS.join(", ")}`);
@@ -105,13 +160,17 @@ export function loadConfig(env: Env): Config {
     try {
       const u = new URL(publicUrl);
       if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+      // Endpoints are `<public URL>/update/<token>`: a query or fragment would swallow the path.
+      if (/[?#]/.test(publicUrl)) {
+        problems.push(`EDITION_PUBLIC_URL: "${publicUrl}" must not have a query or fragment`);
+      }
     } catch {
       problems.push(`EDITION_PUBLIC_URL: "${publicUrl}" is not an http(s) URL`);
     }
   }
 
-  const config: Config = {
-    role: "node",
+  const config: Mutable<Config> = {
+    role: role === "balancer" ? "balancer" : "node",
     host: str("EDITION_HOST", "0.0.0.0"),
     port: int("EDITION_PORT", 8080, 0, 65535),
     metricsPort: int("EDITION_METRICS_PORT", 9464, -1, 65535),
@@ -129,14 +188,109 @@ export function loadConfig(env: Env): Config {
     drainRate: int("EDITION_DRAIN_RATE", 1000, 1, 1_000_000),
     corsOrigin: env.EDITION_CORS_ORIGIN || undefined,
     logLevel: logLevel as Config["logLevel"],
+    cluster: undefined,
+    redis: undefined,
   };
+  const list = (name: string): string[] =>
+    (env[name] ?? "")
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0);
+
+  const etcdEndpoints = list("EDITION_ETCD_ENDPOINTS");
+  let cluster: ClusterConfig | undefined;
+  if (etcdEndpoints.length > 0) {
+    const secret = env.EDITION_CLUSTER_SECRET ?? "";
+    if (secret.length < 16) {
+      problems.push(
+        "EDITION_CLUSTER_SECRET: required with EDITION_ETCD_ENDPOINTS, at least 16 characters",
+      );
+    }
+    const nodeId = str("EDITION_NODE_ID", hostname());
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(nodeId)) {
+      problems.push(`EDITION_NODE_ID: "${nodeId}" must be letters, digits, '.', '_' or '-'`);
+    }
+    for (const e of etcdEndpoints) {
+      if (!/^https?:\/\/[^/\s]+$/.test(e))
+        problems.push(`EDITION_ETCD_ENDPOINTS: "${e}" is not http(s)://host:port`);
+    }
+    const ws = env.EDITION_ADVERTISE_WS_URL || undefined;
+    if (ws !== undefined && !/^wss?:\/\/[^/\s]+$/.test(ws)) {
+      problems.push(`EDITION_ADVERTISE_WS_URL: "${ws}" must be ws(s)://host[:port] with no path`);
+    }
+    const routerUrl = env.EDITION_ROUTER_URL || undefined;
+    if (
+      routerUrl !== undefined &&
+      !/^[^/\s:]+:[0-9]{1,5}$/.test(routerUrl.replace(/^tcp:\/\//, ""))
+    ) {
+      problems.push(`EDITION_ROUTER_URL: "${routerUrl}" must be host:port`);
+    }
+    cluster = {
+      nodeId,
+      etcdEndpoints,
+      etcdPrefix: str("EDITION_ETCD_PREFIX", "/edition"),
+      leaseTtlSeconds: int("EDITION_LEASE_TTL_SECONDS", 5, 2, 60),
+      slots: int("EDITION_SLOTS", 4096, 16, 65536),
+      routerPort: int("EDITION_ROUTER_PORT", 8081, 0, 65535),
+      routerUrl: routerUrl?.replace(/^tcp:\/\//, ""),
+      advertiseWsUrl: ws,
+      clusterSecret: secret,
+      redirectThresholdPercent: int("EDITION_REDIRECT_THRESHOLD_PERCENT", 90, 1, 100),
+      memberRefreshMs: int("EDITION_MEMBER_REFRESH_MS", 1000, 100, 60_000),
+    };
+  } else if (role === "balancer") {
+    problems.push(
+      "EDITION_ROLE: balancer needs EDITION_ETCD_ENDPOINTS (it redirects to the region's nodes)",
+    );
+  } else {
+    for (const name of [
+      "EDITION_CLUSTER_SECRET",
+      "EDITION_ROUTER_URL",
+      "EDITION_ADVERTISE_WS_URL",
+    ]) {
+      if (env[name]) problems.push(`${name}: only meaningful with EDITION_ETCD_ENDPOINTS`);
+    }
+  }
+
+  let redis: RedisConfig | undefined;
+  const redisMode = str("EDITION_REDIS_MODE", "standalone");
+  if (!["standalone", "sentinel", "cluster"].includes(redisMode)) {
+    problems.push(
+      `EDITION_REDIS_MODE: "${redisMode}" is not one of: standalone, sentinel, cluster`,
+    );
+  }
+  const redisUrl = env.EDITION_REDIS_URL || undefined;
+  const sentinels = list("EDITION_REDIS_SENTINELS");
+  if (redisUrl !== undefined || sentinels.length > 0) {
+    if (redisMode === "sentinel" && (sentinels.length === 0 || !env.EDITION_REDIS_SENTINEL_NAME)) {
+      problems.push(
+        "EDITION_REDIS_SENTINELS and EDITION_REDIS_SENTINEL_NAME: both required in sentinel mode",
+      );
+    }
+    if (redisMode !== "sentinel" && redisUrl === undefined) {
+      problems.push(`EDITION_REDIS_URL: required in ${redisMode} mode`);
+    }
+    if (redisUrl !== undefined && redisMode === "standalone" && !/^rediss?:\/\//.test(redisUrl)) {
+      problems.push(`EDITION_REDIS_URL: "${redisUrl}" must start with redis:// or rediss://`);
+    }
+    redis = {
+      mode: redisMode as RedisConfig["mode"],
+      url: redisUrl,
+      sentinels,
+      sentinelName: env.EDITION_REDIS_SENTINEL_NAME || undefined,
+      password: env.EDITION_REDIS_PASSWORD || undefined,
+      keyPrefix: str("EDITION_REDIS_KEY_PREFIX", "edition:"),
+    };
+  }
+  config.cluster = cluster === undefined ? undefined : Object.freeze(cluster);
+  config.redis = redis === undefined ? undefined : Object.freeze(redis);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }
 
 /** `EDITION_TOKEN_KEYS="<id>:<base64 of 32 bytes>,…"`, newest (minting) first. */
-function parseTokenKeys(v: string | undefined, problems: string[]): TokenKey[] {
-  if (v === undefined || v.trim() === "") return [];
+function parseTokenKeys(v: string | undefined, problems: string[]): readonly TokenKey[] {
+  if (v === undefined || v.trim() === "") return Object.freeze([]);
   const keys: TokenKey[] = [];
   const seen = new Set<number>();
   for (const [i, part] of v.split(",").entries()) {
@@ -151,8 +305,8 @@ function parseTokenKeys(v: string | undefined, problems: string[]): TokenKey[] {
       problems.push(`EDITION_TOKEN_KEYS: key id ${id} appears twice`);
     } else {
       seen.add(id);
-      keys.push({ id, key });
+      keys.push(Object.freeze({ id, key }));
     }
   }
-  return keys;
+  return Object.freeze(keys);
 }

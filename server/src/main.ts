@@ -2,21 +2,30 @@
 /**
  * Composition root: load config, pick adapters, wire narrow dependencies, start the
  * listeners, own shutdown. The only file that knows every part.
+ *
+ * - no EDITION_ETCD_ENDPOINTS: one self-contained node (memory presence and routing);
+ * - with it: a cluster member (etcd registry, slot table, internal router);
+ * - EDITION_REDIS_URL / sentinels: Redis store, else the in-memory store;
+ * - EDITION_ROLE=balancer: only redirects first hellos to nodes with room.
  */
 import { randomBytes } from "node:crypto";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { startBalancer } from "./balancer/balancer.js";
+import { type Config, ConfigError, loadConfig, type RedisConfig } from "./config.js";
 import { Connections } from "./delivery/connections.js";
 import { deliverUpdate } from "./delivery/deliver.js";
 import { randomTokenKey, TokenCodec } from "./endpoint/token.js";
 import { createLogger, type Logger } from "./log.js";
-import { createMetrics } from "./metrics.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { Close } from "./protocol/errors.js";
 import { mintUaid } from "./protocol/ids.js";
+import { ClusterRouting } from "./routing/cluster.js";
 import { MemoryPresence } from "./routing/presence-memory.js";
 import { MemoryStore } from "./storage/memory-store.js";
+import { RedisStore, type RedisStoreOptions } from "./storage/redis-store.js";
+import type { MessageStore } from "./storage/store.js";
 import { attachAdmin } from "./transport/admin-http.js";
 import { attachEndpoint } from "./transport/endpoint-http.js";
 import {
@@ -36,12 +45,47 @@ export interface RunningNode {
   drain(): Promise<{ closed: number; leftAtDeadline: number }>;
 }
 
-export async function startNode(config: Config, log: Logger): Promise<RunningNode> {
-  assertNativeUws();
-  const registry = new Registry();
-  const metrics = createMetrics(registry);
-  const store = new MemoryStore();
-  const presence = new MemoryPresence<ClientSocket>();
+function redisOptions(r: RedisConfig, log: Logger): RedisStoreOptions {
+  const hostPort = (s: string) => {
+    const i = s.lastIndexOf(":");
+    return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+  };
+  const common = {
+    password: r.password,
+    keyPrefix: r.keyPrefix,
+    onError: (err: Error) =>
+      log.warn({ event: "redis_error", err: err.message }, "redis connection error"),
+  };
+  if (r.mode === "sentinel") {
+    return {
+      ...common,
+      mode: "sentinel",
+      sentinels: r.sentinels.map(hostPort),
+      sentinelName: r.sentinelName!,
+    };
+  }
+  if (r.mode === "cluster") {
+    const seeds = r.url!.split(",").map((u) => hostPort(u.trim().replace(/^rediss?:\/\//, "")));
+    return { ...common, mode: "cluster", nodes: seeds };
+  }
+  return { ...common, mode: "standalone", url: r.url! };
+}
+
+async function openStore(
+  config: Config,
+  log: Logger,
+): Promise<MessageStore & { sweep?: (n: number) => number }> {
+  if (config.redis === undefined) return new MemoryStore();
+  return RedisStore.open(redisOptions(config.redis, log));
+}
+
+export async function startNode(
+  config: Config,
+  log: Logger,
+  registry: Registry,
+  metrics: Metrics,
+): Promise<RunningNode> {
+  const store = await openStore(config, log);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
   if (config.tokenKeys.length === 0) {
     log.warn(
@@ -53,7 +97,29 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
   let endpointPrefix = "";
   let draining = false;
 
-  const connections = new Connections<ClientSocket>({
+  // Routing and connections refer to each other (routing hands frames to sockets, the
+  // connections claim presence), so each sees the other through a closure.
+  let connections: Connections<ClientSocket> | undefined;
+  const sendFrame = (s: ClientSocket, frame: string) => connections!.sendFrame(s, frame);
+  const cluster =
+    config.cluster === undefined
+      ? undefined
+      : new ClusterRouting<ClientSocket>({
+          config: config.cluster,
+          region: config.region,
+          host: config.host,
+          capacity: config.maxConnections,
+          log,
+          metrics,
+          since: (s) => uwsSocketOps.conn(s).since,
+          send: sendFrame,
+          evict: (s) => uwsSocketOps.close(s, Close.replaced, "replaced"),
+          confirmed: (_uaid, s) => void connections!.flush(s),
+          connections: () => connections!.size,
+        });
+  const presence = cluster?.presence ?? new MemoryPresence<ClientSocket>(sendFrame);
+
+  connections = new Connections<ClientSocket>({
     ops: uwsSocketOps,
     store,
     presence,
@@ -69,18 +135,19 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     endpointPrefix: () => endpointPrefix,
     mintUaid: () => mintUaid(randomBytes),
     now: Date.now,
+    redirect: cluster ? () => cluster.redirect() : undefined,
   });
+  const conns = connections;
+
   const app = uWS.App();
-  attachWebSocket(app, connections, metrics, {
+  attachWebSocket(app, conns, metrics, {
     idleTimeoutSeconds: config.idleTimeoutSeconds,
     maxBackpressureBytes: config.maxBackpressureBytes,
-    admit: () =>
-      draining ? "draining" : connections.size >= config.maxConnections ? "capacity" : "ok",
+    admit: () => (draining ? "draining" : conns.size >= config.maxConnections ? "capacity" : "ok"),
   });
   const deliverDeps = {
-    ops: uwsSocketOps,
     store,
-    presence,
+    route: presence,
     tokens,
     metrics,
     log,
@@ -88,17 +155,18 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     pendingTtlSeconds: config.pendingTtlSeconds,
     nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
     perfNow: () => performance.now(),
-    slowConsumer: (s: ClientSocket) => connections.slowConsumer(s),
   };
   attachEndpoint(app, (input) => deliverUpdate(deliverDeps, input), metrics, {
     corsOrigin: config.corsOrigin,
     retryAfterSeconds: 5,
   });
   const pub = await listen(app, config.host, config.port);
-  const publicUrl =
-    config.publicUrl ??
-    `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${pub.port}`;
+  const localHost = config.host === "0.0.0.0" ? "localhost" : config.host;
+  const publicUrl = config.publicUrl ?? `http://${localHost}:${pub.port}`;
   endpointPrefix = `${publicUrl}/update/`;
+  const routerPort = cluster
+    ? (await cluster.start(`ws://${localHost}:${pub.port}`)).routerPort
+    : undefined;
 
   let admin: { socket: us_listen_socket; port: number } | undefined;
   if (config.metricsPort >= 0) {
@@ -107,6 +175,8 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       registry,
       ready: async () => {
         if (draining) return { ready: false, reason: "draining" };
+        if (cluster && !cluster.ready())
+          return { ready: false, reason: "not in the slot table yet" };
         return (await store.healthy())
           ? { ready: true }
           : { ready: false, reason: "store unreachable" };
@@ -115,16 +185,20 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
     admin = await listen(adminApp, config.host, config.metricsPort);
   }
 
-  const sweep = setInterval(() => store.sweep(10_000), 10_000);
-  sweep.unref();
+  const sweep = store.sweep ? setInterval(() => store.sweep?.(10_000), 10_000) : undefined;
+  sweep?.unref();
 
   log.info(
     {
       event: "listening",
       port: pub.port,
       metricsPort: admin?.port,
+      routerPort,
+      nodeId: config.cluster?.nodeId,
       publicUrl,
       region: config.region,
+      store: config.redis ? `redis-${config.redis.mode}` : "memory",
+      routing: cluster ? "etcd" : "memory",
     },
     "push node ready",
   );
@@ -137,26 +211,34 @@ export async function startNode(config: Config, log: Logger): Promise<RunningNod
       draining = true;
       metrics.draining.set(1);
       closeListener(pub.socket);
+      // Slots move away first, so the sockets we close re-announce to their new owners.
+      cluster?.drain();
       const deadline = Date.now() + config.drainDeadlineSeconds * 1000;
       const tickMs = 100;
-      const perTick = Math.max(1, Math.ceil((config.drainRate * tickMs) / 1000));
+      const startedAt = Date.now();
       let closed = 0;
       log.info(
-        { event: "drain_started", connections: connections.size, rate: config.drainRate },
+        { event: "drain_started", connections: conns.size, rate: config.drainRate },
         "draining",
       );
-      while (connections.size > 0 && Date.now() < deadline) {
+      while (conns.size > 0 && Date.now() < deadline) {
+        // A budget that grows with elapsed time (one tick ahead), not a fixed count per
+        // tick: a per-tick minimum of one closed 10/s whatever the rate, and timer drift
+        // made large rates slower than configured.
+        const budget =
+          Math.ceil(((Date.now() - startedAt + tickMs) * config.drainRate) / 1000) - closed;
         let n = 0;
-        for (const s of connections.all()) {
-          if (n++ >= perTick) break;
+        for (const s of conns.all()) {
+          if (n++ >= budget) break;
           uwsSocketOps.close(s, Close.restart, "draining");
           closed++;
         }
-        if (connections.size > 0) await new Promise((r) => setTimeout(r, tickMs));
+        if (conns.size > 0) await new Promise((r) => setTimeout(r, tickMs));
       }
-      const left = connections.size;
-      for (const s of [...connections.all()]) uwsSocketOps.close(s, Close.restart, "draining");
-      clearInterval(sweep);
+      const left = conns.size;
+      for (const s of [...conns.all()]) uwsSocketOps.close(s, Close.restart, "draining");
+      if (sweep) clearInterval(sweep);
+      await cluster?.close();
       if (admin) closeListener(admin.socket);
       await store.close();
       log.info({ event: "drain_finished", closed, leftAtDeadline: left }, "drained");
@@ -177,9 +259,18 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel);
-  let node: RunningNode;
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  let stopNow: () => Promise<unknown>;
   try {
-    node = await startNode(config, log);
+    assertNativeUws();
+    if (config.role === "balancer") {
+      const b = await startBalancer(config, log, registry, metrics);
+      stopNow = () => b.stop();
+    } else {
+      const node = await startNode(config, log, registry, metrics);
+      stopNow = () => node.drain();
+    }
   } catch (err) {
     log.fatal({ event: "start_failed", err: String(err) }, "cannot start");
     process.exit(1);
@@ -190,8 +281,8 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ event: "signal", signal }, "shutting down");
     // A hard stop one second after the deadline, whatever is still pending.
-    setTimeout(() => process.exit(1), (config.drainDeadlineSeconds + 1) * 1000).unref();
-    node.drain().then(
+    setTimeout(() => process.exit(1), (config.drainDeadlineSeconds + 2) * 1000).unref();
+    stopNow().then(
       () => process.exit(0),
       (err) => {
         log.error({ event: "drain_failed", err: String(err) }, "drain failed");

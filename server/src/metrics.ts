@@ -87,7 +87,66 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     registers: [registry],
   });
 
+  const redirects = new Counter({
+    name: `${prefix}redirects_total`,
+    help: "First hellos answered with a redirect (307) or region full (429), by outcome.",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const slotMoves = new Counter({
+    name: `${prefix}slot_moves_total`,
+    help: "Slots whose owner changed in slot tables this node applied.",
+    registers: [registry],
+  });
+  const slotsOwned = new Gauge({
+    name: `${prefix}slots_owned`,
+    help: "Slots of the region's table owned by this node.",
+    registers: [registry],
+  });
+  const slotTableSize = new Gauge({
+    name: `${prefix}slot_table_size`,
+    help: "Slots in the region's table as this node last applied it (0 before the first table).",
+    registers: [registry],
+  });
+  const members = new Gauge({
+    name: `${prefix}members`,
+    help: "Members of the region this node currently sees in etcd.",
+    registers: [registry],
+  });
+  const presenceEntries = new Gauge({
+    name: `${prefix}presence_entries`,
+    help: "UAID presence entries this node keeps as slot owner.",
+    registers: [registry],
+  });
+  const coordinator = new Gauge({
+    name: `${prefix}coordinator`,
+    help: "1 while this node is its region's coordinator.",
+    registers: [registry],
+  });
+  const clusterErrors = new Counter({
+    name: `${prefix}cluster_errors_total`,
+    help: "Errors talking to etcd or other nodes, by operation.",
+    labelNames: ["op"] as const,
+    registers: [registry],
+  });
+  const hop = new Histogram({
+    name: `${prefix}internal_hop_seconds`,
+    help: "Duration of internal router requests to other nodes, by operation.",
+    labelNames: ["op"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+
   return {
+    redirects,
+    slotMoves,
+    slotsOwned,
+    slotTableSize,
+    members,
+    presenceEntries,
+    coordinator,
+    clusterErrors,
+    hop,
     connections,
     opened,
     closed,

@@ -3,6 +3,7 @@
  * what it asks (store, presence, replies). Transport-free: sockets are opaque handles
  * driven through `SocketOps`, so this runs the same over uWS or in a test.
  */
+import type { RedirectDecision } from "../balancer/redirect.js";
 import type { TokenCodec } from "../endpoint/token.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
@@ -12,6 +13,7 @@ import {
   errorReply,
   helloReply,
   notification,
+  redirectReply,
   registerReply,
   unregisterReply,
 } from "../protocol/replies.js";
@@ -36,12 +38,15 @@ export interface ConnectionsDeps<S> {
   readonly endpointPrefix: () => string;
   readonly mintUaid: () => string;
   readonly now: () => number;
+  /** Cluster only: whether a first hello stays, is redirected (307) or refused (429). */
+  readonly redirect?: () => RedirectDecision;
 }
 
 export class Connections<S> {
   /** Sockets that have not completed hello yet (so a drain can close them too). */
   private readonly anonymous = new Set<S>();
   private open = 0;
+  private lastSince = 0;
 
   constructor(private readonly d: ConnectionsDeps<S>) {}
 
@@ -51,6 +56,7 @@ export class Connections<S> {
     s.echo = undefined;
     s.queue = undefined;
     s.gone = false;
+    s.since = 0;
     return s;
   }
 
@@ -141,6 +147,20 @@ export class Connections<S> {
 
   private async hello(socket: S, c: Conn, st: Extract<Step, { do: "hello" }>): Promise<void> {
     const { store, metrics, ops } = this.d;
+    const where = this.d.redirect?.();
+    if (where !== undefined && where.kind !== "stay") {
+      c.phase = Phase.Closed;
+      c.queue = undefined;
+      metrics.redirects.labels(where.kind === "redirect" ? "redirect" : "full").inc();
+      ops.send(
+        socket,
+        where.kind === "redirect"
+          ? redirectReply(st.echo ?? "", where.url)
+          : errorReply(st.raw, "regionFull"),
+      );
+      ops.close(socket, Close.normal);
+      return;
+    }
     let decision: ReturnType<typeof decideUaid>;
     try {
       const known = st.requested !== undefined && (await store.hasUser(st.requested));
@@ -163,6 +183,7 @@ export class Connections<S> {
     // Reply and claim presence in one tick: no PUT can reach this socket before the reply.
     helloDone(c, decision.uaid);
     c.echo = decision.echo;
+    c.since = this.nextSince();
     this.anonymous.delete(socket);
     const replaced = this.d.presence.claim(decision.uaid, socket);
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
@@ -171,19 +192,40 @@ export class Connections<S> {
 
     // Flush after presence is claimed: an update stored before the claim is in this read,
     // one stored after it is delivered directly. Nothing falls between.
+    await this.flush(socket);
+    this.replay(socket, c);
+  }
+
+  /** Sends every pending update of the socket's UAID in one notification (none: nothing). */
+  async flush(socket: S): Promise<void> {
+    const c = this.d.ops.conn(socket);
+    if (c.uaid === undefined) return;
     try {
-      const pending = await store.pending(decision.uaid);
-      if (pending.length > 0 && !isClosed(c)) {
-        const r = ops.send(socket, notification(pending));
-        if (r === SendResult.ok || r === SendResult.buffered)
-          metrics.notifications.flushed.inc(pending.length);
-        else if (r === SendResult.dropped) this.slowConsumer(socket);
-      }
+      const pending = await this.d.store.pending(c.uaid);
+      if (pending.length === 0 || isClosed(c)) return;
+      const r = this.d.ops.send(socket, notification(pending));
+      if (r === SendResult.ok || r === SendResult.buffered) {
+        this.d.metrics.notifications.flushed.inc(pending.length);
+      } else if (r === SendResult.dropped) this.slowConsumer(socket);
     } catch (err) {
-      metrics.storeErrors.labels("pending").inc();
+      this.d.metrics.storeErrors.labels("pending").inc();
       this.d.log.warn({ event: "store_error", op: "pending", err: String(err) }, "flush failed");
     }
-    this.replay(socket, c);
+  }
+
+  /** Hands a routed notification frame to a local socket; true when it took it. */
+  sendFrame(socket: S, frame: string): boolean {
+    const r = this.d.ops.send(socket, frame);
+    if (r === SendResult.ok || r === SendResult.buffered) return true;
+    if (r === SendResult.dropped) this.slowConsumer(socket);
+    return false;
+  }
+
+  /** Strictly increasing microsecond-scale stamps: unique per node, comparable across nodes. */
+  private nextSince(): number {
+    const t = this.d.now() * 1000;
+    this.lastSince = t > this.lastSince ? t : this.lastSince + 1;
+    return this.lastSince;
   }
 
   /** Replays frames that arrived while the hello resolved, in order, until one goes async. */

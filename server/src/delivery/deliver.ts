@@ -10,9 +10,8 @@ import { parseUpdateRequest } from "../endpoint/update-request.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { notification } from "../protocol/replies.js";
-import type { Presence } from "../routing/presence.js";
+import type { Route } from "../routing/route.js";
 import type { MessageStore } from "../storage/store.js";
-import { SendResult, type SocketOps } from "./socket.js";
 
 export interface UpdateInput {
   readonly token: string;
@@ -31,10 +30,9 @@ export interface UpdateResult {
   readonly reason?: string;
 }
 
-export interface DeliverDeps<S> {
-  readonly ops: SocketOps<S>;
+export interface DeliverDeps {
   readonly store: MessageStore;
-  readonly presence: Presence<S>;
+  readonly route: Route;
   readonly tokens: TokenCodec;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -42,22 +40,21 @@ export interface DeliverDeps<S> {
   readonly pendingTtlSeconds: number;
   readonly nowSeconds: () => bigint;
   readonly perfNow: () => number;
-  /** Called when a send hit the backpressure limit (closes the socket). */
-  readonly slowConsumer: (socket: S) => void;
 }
 
 const OK: UpdateResult = { status: 200 };
 const ACCEPTED: UpdateResult = { status: 202 };
 const NOT_FOUND: UpdateResult = { status: 404, reason: "no such endpoint" };
 
-export async function deliverUpdate<S>(
-  d: DeliverDeps<S>,
-  input: UpdateInput,
-): Promise<UpdateResult> {
+const SHED: UpdateResult = { status: 503, reason: "overloaded, retry later" };
+
+export async function deliverUpdate(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult> {
   const target = d.tokens.decode(input.token);
   if (target === undefined || target.region !== d.region) return NOT_FOUND;
   const req = parseUpdateRequest(input.contentType, input.body, input.query, d.nowSeconds);
   if (!req.ok) return { status: req.status, reason: req.reason };
+  // Shed before storing: a 503 must mean "not accepted", never "accepted but unrouted".
+  if (d.route.shedding()) return SHED;
 
   let outcome: Awaited<ReturnType<MessageStore["savePending"]>>;
   try {
@@ -76,18 +73,14 @@ export async function deliverUpdate<S>(
   if (outcome === "gone") return { status: 410, reason: "the client was reset" };
   if (outcome === "unregistered") return NOT_FOUND;
 
-  const socket = d.presence.find(target.uaid);
-  if (socket !== undefined) {
-    const frame = notification([
-      { channelID: target.channelID, version: req.version, data: req.data },
-    ]);
-    const r = d.ops.send(socket, frame);
-    if (r === SendResult.ok || r === SendResult.buffered) {
-      d.metrics.notifications.delivered.inc();
-      d.metrics.putToSocket.observe((d.perfNow() - input.startedAt) / 1000);
-      return OK;
-    }
-    if (r === SendResult.dropped) d.slowConsumer(socket);
+  const frame = notification([
+    { channelID: target.channelID, version: req.version, data: req.data },
+  ]);
+  const routed = await d.route.route(target.uaid, frame);
+  if (routed === "delivered") {
+    d.metrics.notifications.delivered.inc();
+    d.metrics.putToSocket.observe((d.perfNow() - input.startedAt) / 1000);
+    return OK;
   }
   d.metrics.notifications.stored.inc();
   return ACCEPTED;

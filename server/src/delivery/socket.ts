@@ -12,6 +12,8 @@ export interface Conn extends Session {
   queue: string[] | undefined;
   /** The transport closed the socket: nothing may be sent or closed on it any more. */
   gone: boolean;
+  /** When this socket claimed its UAID: orders connections cluster-wide (newest wins). */
+  since: number;
 }
 
 export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;

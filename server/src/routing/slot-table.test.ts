@@ -1,9 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decodeOwners, encodeOwners, moved, rebalance, type SlotMember, slotOf } from "./slot-table.js";
+import {
+  decodeOwners,
+  encodeOwners,
+  moved,
+  rebalance,
+  type SlotMember,
+  slotOf,
+} from "./slot-table.js";
 
 const S = 4096;
-const m = (id: string, capacity = 100, draining = false): SlotMember => ({ id, capacity, draining });
+const m = (id: string, capacity = 100, draining = false): SlotMember => ({
+  id,
+  capacity,
+  draining,
+});
 const count = (owners: readonly string[]) => {
   const c = new Map<string, number>();
   for (const o of owners) c.set(o, (c.get(o) ?? 0) + 1);

@@ -31,7 +31,11 @@ export type Owners = readonly string[];
  * capacity-weighted quota. Deterministic for the same inputs (every coordinator computes
  * the same table).
  */
-export function rebalance(prev: Owners | undefined, members: readonly SlotMember[], slots: number): string[] {
+export function rebalance(
+  prev: Owners | undefined,
+  members: readonly SlotMember[],
+  slots: number,
+): string[] {
   let eligible = members.filter((m) => !m.draining && m.capacity > 0);
   if (eligible.length === 0) eligible = members.filter((m) => m.capacity > 0);
   if (eligible.length === 0) return prev ? [...prev] : [];
@@ -70,7 +74,9 @@ function quotas(members: readonly SlotMember[], slots: number): Map<string, numb
   const exact = members.map((m) => ({ id: m.id, x: (slots * m.capacity) / total }));
   const q = new Map(exact.map((e) => [e.id, Math.floor(e.x)]));
   let left = slots - [...q.values()].reduce((a, b) => a + b, 0);
-  const byRemainder = [...exact].sort((a, b) => b.x - Math.floor(b.x) - (a.x - Math.floor(a.x)) || (a.id < b.id ? -1 : 1));
+  const byRemainder = [...exact].sort(
+    (a, b) => b.x - Math.floor(b.x) - (a.x - Math.floor(a.x)) || (a.id < b.id ? -1 : 1),
+  );
   for (const e of byRemainder) {
     if (left-- <= 0) break;
     q.set(e.id, q.get(e.id)! + 1);
@@ -111,7 +117,8 @@ export function encodeOwners(owners: Owners): string {
 export function decodeOwners(text: string, slots: number): string[] | undefined {
   try {
     const t = JSON.parse(text) as EncodedTable;
-    if (!Array.isArray(t.nodes) || !Array.isArray(t.owners) || t.owners.length !== slots) return undefined;
+    if (!Array.isArray(t.nodes) || !Array.isArray(t.owners) || t.owners.length !== slots)
+      return undefined;
     const owners = t.owners.map((i) => t.nodes[i]);
     return owners.every((o) => typeof o === "string") ? (owners as string[]) : undefined;
   } catch {

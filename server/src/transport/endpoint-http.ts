@@ -86,7 +86,8 @@ export function attachEndpoint(
       const input: UpdateInput = {
         token,
         contentType,
-        body: body.toString("latin1"),
+        // Form bodies are UTF-8 (WHATWG urlencoded parsing); latin1 turned raw "é" into "Ã©".
+        body: body.toString("utf8"),
         query,
         startedAt,
       };

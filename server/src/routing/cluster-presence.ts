@@ -1,0 +1,238 @@
+/**
+ * Presence and routing for a node in a cluster.
+ *
+ * - Local: `uaid → socket` for the sockets on this node.
+ * - Owned: for the UAIDs in slots this node owns, `uaid → (node, since)`: who holds the
+ *   newest connection. Kept in memory only; rebuilt by re-announcement when slots move.
+ *
+ * Hello announces to the slot owner; close withdraws. The owner keeps the newest
+ * connection (largest `since`) and tells the holder of an older one to close it, so the
+ * newest connection wins cluster-wide. A PUT is routed endpoint → owner → holder.
+ *
+ * An announcement that cannot reach its owner (dead or unreachable) leaves the UAID
+ * "unconfirmed": it is retried when the slot table changes or on the retry timer, and once
+ * confirmed the holder flushes that UAID's pending updates, because PUTs in between were
+ * answered 202 and stored (ARCHITECTURE.md: "delivered at next hello or when presence
+ * reappears").
+ */
+import type { Presence } from "./presence.js";
+import type { Route, RouteResult } from "./route.js";
+import { type Owners, slotOf } from "./slot-table.js";
+
+export interface Holder {
+  readonly node: string;
+  readonly since: number;
+}
+
+/** Requests between nodes (carried by transport/router.ts). */
+export type PresenceRequest =
+  | { op: "announce"; uaid: string; node: string; since: number }
+  | { op: "withdraw"; uaid: string; node: string; since: number }
+  | { op: "evict"; uaid: string; since: number }
+  | { op: "route"; uaid: string; frame: string }
+  | { op: "deliver"; uaid: string; frame: string };
+
+export interface ClusterPresenceDeps<S> {
+  readonly self: string;
+  readonly slots: number;
+  /** Sends a request to a node; rejects when it is unreachable or overloaded. */
+  readonly request: (node: string, req: PresenceRequest) => Promise<Record<string, unknown>>;
+  /** Whether outbound queues are full. */
+  readonly overloaded: () => boolean;
+  /** When the socket claimed its UAID (unique per node). */
+  readonly since: (socket: S) => number;
+  /** Sends a frame on a local socket: true when it took it. */
+  readonly send: (socket: S, frame: string) => boolean;
+  /** Closes a local socket replaced by a newer connection elsewhere. */
+  readonly evict: (socket: S) => void;
+  /** An unconfirmed UAID's presence is now known to its owner: flush its pending updates. */
+  readonly confirmed: (uaid: string, socket: S) => void;
+  readonly onError: (op: string, err: unknown) => void;
+}
+
+const MAX_RETRIES_PER_TICK = 5_000;
+
+export class ClusterPresence<S> implements Presence<S>, Route {
+  private readonly local = new Map<string, S>();
+  private readonly owned = new Map<string, Holder>();
+  private readonly unconfirmed = new Set<string>();
+  private owners: Owners = [];
+
+  constructor(private readonly d: ClusterPresenceDeps<S>) {}
+
+  get size(): number {
+    return this.local.size;
+  }
+
+  sockets(): IterableIterator<S> {
+    return this.local.values();
+  }
+
+  find(uaid: string): S | undefined {
+    return this.local.get(uaid);
+  }
+
+  /** Entries this node keeps as slot owner. */
+  get ownedSize(): number {
+    return this.owned.size;
+  }
+
+  ownerOf(uaid: string): string | undefined {
+    return this.owners[slotOf(uaid, this.d.slots)];
+  }
+
+  claim(uaid: string, socket: S): S | undefined {
+    const old = this.local.get(uaid);
+    this.local.set(uaid, socket);
+    this.announce(uaid, socket);
+    return old === socket ? undefined : old;
+  }
+
+  release(uaid: string, socket: S): void {
+    if (this.local.get(uaid) !== socket) return;
+    this.local.delete(uaid);
+    this.unconfirmed.delete(uaid);
+    const owner = this.ownerOf(uaid);
+    if (owner === undefined) return;
+    const req: PresenceRequest = {
+      op: "withdraw",
+      uaid,
+      node: this.d.self,
+      since: this.d.since(socket),
+    };
+    if (owner === this.d.self) this.handle(req);
+    else this.d.request(owner, req).catch(() => {}); // the owner forgets it when its table moves anyway
+  }
+
+  private announce(uaid: string, socket: S): void {
+    const owner = this.ownerOf(uaid);
+    const req: PresenceRequest = {
+      op: "announce",
+      uaid,
+      node: this.d.self,
+      since: this.d.since(socket),
+    };
+    if (owner === undefined) {
+      this.unconfirmed.add(uaid);
+      return;
+    }
+    if (owner === this.d.self) {
+      this.handle(req);
+      this.confirm(uaid, socket);
+      return;
+    }
+    this.d.request(owner, req).then(
+      () => this.confirm(uaid, socket),
+      () => this.unconfirmed.add(uaid),
+    );
+  }
+
+  private confirm(uaid: string, socket: S): void {
+    if (this.unconfirmed.delete(uaid) && this.local.get(uaid) === socket)
+      this.d.confirmed(uaid, socket);
+  }
+
+  /** Retries unconfirmed announcements (bounded per call). */
+  retryUnconfirmed(): void {
+    let n = 0;
+    for (const uaid of [...this.unconfirmed]) {
+      if (n++ >= MAX_RETRIES_PER_TICK) break;
+      const s = this.local.get(uaid);
+      if (s === undefined) this.unconfirmed.delete(uaid);
+      else this.announce(uaid, s);
+    }
+  }
+
+  /**
+   * A new slot table: forget owned entries of slots this node lost, and re-announce local
+   * UAIDs whose slot changed owner (and every unconfirmed one).
+   */
+  setOwners(next: Owners): void {
+    const prev = this.owners;
+    this.owners = next;
+    const self = this.d.self;
+    for (const uaid of this.owned.keys()) {
+      if (next[slotOf(uaid, this.d.slots)] !== self) this.owned.delete(uaid);
+    }
+    for (const [uaid, socket] of this.local) {
+      const slot = slotOf(uaid, this.d.slots);
+      if (prev[slot] !== next[slot] || this.unconfirmed.has(uaid)) this.announce(uaid, socket);
+    }
+  }
+
+  /** Handles a request from another node (or from this one, for slots it owns). */
+  handle(req: PresenceRequest): Record<string, unknown> | Promise<Record<string, unknown>> {
+    switch (req.op) {
+      case "announce": {
+        const cur = this.owned.get(req.uaid);
+        if (cur === undefined || cur.since <= req.since) {
+          this.owned.set(req.uaid, { node: req.node, since: req.since });
+          if (cur !== undefined && (cur.node !== req.node || cur.since !== req.since))
+            this.sendEvict(req.uaid, cur);
+        } else {
+          // The announcement is older than what we hold (a late re-announce): it loses.
+          this.sendEvict(req.uaid, { node: req.node, since: req.since });
+        }
+        return {};
+      }
+      case "withdraw": {
+        const cur = this.owned.get(req.uaid);
+        if (cur !== undefined && cur.node === req.node && cur.since === req.since)
+          this.owned.delete(req.uaid);
+        return {};
+      }
+      case "evict": {
+        const s = this.local.get(req.uaid);
+        if (s !== undefined && this.d.since(s) <= req.since) this.d.evict(s);
+        return {};
+      }
+      case "deliver": {
+        const s = this.local.get(req.uaid);
+        return { d: s !== undefined && this.d.send(s, req.frame) ? 1 : 0 };
+      }
+      case "route":
+        return this.routeAsOwner(req.uaid, req.frame).then((r) => ({
+          d: r === "delivered" ? 1 : 0,
+        }));
+    }
+  }
+
+  private sendEvict(uaid: string, h: Holder): void {
+    const req: PresenceRequest = { op: "evict", uaid, since: h.since };
+    if (h.node === this.d.self) this.handle(req);
+    else this.d.request(h.node, req).catch((err) => this.d.onError("evict", err));
+  }
+
+  shedding(): boolean {
+    return this.d.overloaded();
+  }
+
+  async route(uaid: string, frame: string): Promise<RouteResult> {
+    const s = this.local.get(uaid);
+    if (s !== undefined) return this.d.send(s, frame) ? "delivered" : "absent";
+    const owner = this.ownerOf(uaid);
+    if (owner === undefined) return "unreachable";
+    if (owner === this.d.self) return this.routeAsOwner(uaid, frame);
+    try {
+      const r = await this.d.request(owner, { op: "route", uaid, frame });
+      return r.d === 1 ? "delivered" : "absent";
+    } catch {
+      return "unreachable";
+    }
+  }
+
+  private async routeAsOwner(uaid: string, frame: string): Promise<RouteResult> {
+    const h = this.owned.get(uaid);
+    if (h === undefined) return "absent";
+    if (h.node === this.d.self) {
+      const s = this.local.get(uaid);
+      return s !== undefined && this.d.send(s, frame) ? "delivered" : "absent";
+    }
+    try {
+      const r = await this.d.request(h.node, { op: "deliver", uaid, frame });
+      return r.d === 1 ? "delivered" : "absent";
+    } catch {
+      return "unreachable";
+    }
+  }
+}

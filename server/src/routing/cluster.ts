@@ -1,0 +1,198 @@
+/**
+ * The cluster side of a node, assembled: internal router (server + peers), etcd registry
+ * (member record, members, slot table), coordinator campaign, and the cluster presence
+ * that routes by the slot table. `main.ts` builds one when EDITION_ETCD_ENDPOINTS is set.
+ */
+
+import { chooseRedirect, type RedirectDecision } from "../balancer/redirect.js";
+import type { ClusterConfig } from "../config.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import { RouterPeers, RouterServer } from "../transport/router.js";
+import { ClusterPresence, type PresenceRequest } from "./cluster-presence.js";
+import { Coordinator } from "./coordinator.js";
+import { EtcdRegistry } from "./etcd-registry.js";
+import type { Member } from "./members.js";
+
+export interface ClusterDeps<S> {
+  readonly config: ClusterConfig;
+  readonly region: string;
+  readonly host: string;
+  readonly capacity: number;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly since: (socket: S) => number;
+  readonly send: (socket: S, frame: string) => boolean;
+  readonly evict: (socket: S) => void;
+  readonly confirmed: (uaid: string, socket: S) => void;
+  readonly connections: () => number;
+}
+
+export class ClusterRouting<S> {
+  readonly presence: ClusterPresence<S>;
+  private readonly peers: RouterPeers;
+  private readonly server: RouterServer;
+  private registry: EtcdRegistry | undefined;
+  private coordinator: Coordinator | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private draining = false;
+
+  constructor(private readonly d: ClusterDeps<S>) {
+    const { config, metrics } = d;
+    this.peers = new RouterPeers(config.clusterSecret);
+    this.presence = new ClusterPresence<S>({
+      self: config.nodeId,
+      slots: config.slots,
+      request: (node, req) => this.request(node, req),
+      overloaded: () => false,
+      since: d.since,
+      send: d.send,
+      evict: d.evict,
+      confirmed: d.confirmed,
+      onError: (op, err) => this.error(op, err),
+    });
+    this.server = new RouterServer(
+      config.clusterSecret,
+      (msg) => this.presence.handle(msg as unknown as PresenceRequest),
+      (err) => this.error("router_handle", err),
+    );
+    metrics.coordinator.set(0);
+  }
+
+  private async request(node: string, req: PresenceRequest): Promise<Record<string, unknown>> {
+    const m = this.registry?.members.get(node);
+    if (m === undefined) throw new Error(`unknown node ${node}`);
+    const end = this.d.metrics.hop.labels(req.op).startTimer();
+    try {
+      return await this.peers.request(m.routerUrl, req as unknown as Record<string, unknown>);
+    } finally {
+      end();
+    }
+  }
+
+  private error(op: string, err: unknown): void {
+    this.d.metrics.clusterErrors.labels(op).inc();
+    this.d.log.warn({ event: "cluster_error", op, err: String(err) }, "cluster error");
+  }
+
+  /** Starts the router listener and joins the region; `wsUrl` is this node's public address. */
+  async start(wsUrl: string): Promise<{ routerPort: number }> {
+    const { config, metrics, log } = this.d;
+    const routerPort = await this.server.listen(this.d.host, config.routerPort);
+    const host = this.d.host === "0.0.0.0" ? "127.0.0.1" : this.d.host;
+    const self: Member = {
+      nodeId: config.nodeId,
+      wsUrl: config.advertiseWsUrl ?? wsUrl,
+      routerUrl: config.routerUrl ?? `${host}:${routerPort}`,
+      capacity: this.d.capacity,
+      connections: 0,
+      draining: false,
+      updatedAt: Date.now(),
+    };
+    const registry = new EtcdRegistry(
+      {
+        endpoints: config.etcdEndpoints,
+        prefix: config.etcdPrefix,
+        region: this.d.region,
+        slots: config.slots,
+        leaseTtlSeconds: config.leaseTtlSeconds,
+        refreshMs: config.memberRefreshMs,
+        resyncMs: 2_000,
+      },
+      self,
+      {
+        members: (members) => {
+          metrics.members.set(members.size);
+          this.peers.retain(new Set([...members.values()].map((m) => m.routerUrl)));
+          this.coordinator?.schedule();
+        },
+        owners: (owners) => {
+          const prev = registry.currentOwners;
+          let movedSlots = 0;
+          let mine = 0;
+          for (let i = 0; i < owners.length; i++) {
+            if (owners[i] !== prev[i]) movedSlots++;
+            if (owners[i] === config.nodeId) mine++;
+          }
+          metrics.slotMoves.inc(movedSlots);
+          metrics.slotsOwned.set(mine);
+          metrics.slotTableSize.set(owners.length);
+          this.presence.setOwners(owners);
+          log.info({ event: "slot_table", moved: movedSlots, owned: mine }, "slot table applied");
+          this.coordinator?.schedule();
+        },
+        error: (op, err) => {
+          if (op === "lease_lost") {
+            this.coordinator?.demote();
+            metrics.coordinator.set(0);
+          }
+          this.error(op, err);
+        },
+        lease: (lease) => {
+          void this.coordinator?.campaign(lease);
+        },
+      },
+    );
+    this.registry = registry;
+    this.coordinator = new Coordinator({
+      client: registry.client,
+      keys: registry.keys,
+      self: config.nodeId,
+      slots: config.slots,
+      members: () => registry.members,
+      onElected: () => {
+        metrics.coordinator.set(1);
+        log.info({ event: "coordinator_elected", region: this.d.region }, "elected coordinator");
+      },
+      onTableWritten: (n) =>
+        log.info({ event: "slot_table_written", moved: n }, "slot table written"),
+      onError: (op, err) => this.error(op, err),
+    });
+    // The registry's `lease` event starts the campaign once the lease is granted.
+    await registry.start();
+
+    this.timers.push(
+      setInterval(() => {
+        registry.update({ connections: this.d.connections() });
+        metrics.presenceEntries.set(this.presence.ownedSize);
+      }, config.memberRefreshMs),
+      setInterval(() => this.presence.retryUnconfirmed(), 1_000),
+    );
+    for (const t of this.timers) t.unref();
+    return { routerPort };
+  }
+
+  /** Member of the slot table and not draining. */
+  ready(): boolean {
+    return !this.draining && (this.registry?.currentOwners.includes(this.d.config.nodeId) ?? false);
+  }
+
+  /** Where a first hello should go. */
+  redirect(): RedirectDecision {
+    return chooseRedirect(
+      {
+        nodeId: this.d.config.nodeId,
+        connections: this.d.connections(),
+        capacity: this.d.capacity,
+      },
+      this.registry?.members.values() ?? [],
+      this.d.config.redirectThresholdPercent,
+      Math.random,
+    );
+  }
+
+  /** Marks this node draining: the coordinator moves its slots away. */
+  drain(): void {
+    this.draining = true;
+    this.registry?.update({ draining: true });
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.coordinator?.close();
+    this.d.metrics.coordinator.set(0);
+    await this.registry?.close();
+    this.server.close();
+    this.peers.close();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Members of a region: each node's record, kept in etcd under its own lease so it vanishes
+ * when the node dies.
+ */
+
+export interface Member {
+  readonly nodeId: string;
+  /** Where clients reach this node (redirect target), e.g. ws://10.0.0.7:8080. */
+  readonly wsUrl: string;
+  /** Internal router address, host:port. */
+  readonly routerUrl: string;
+  /** Connections this node is configured to hold. */
+  readonly capacity: number;
+  /** Connections it holds now (refreshed at a bounded rate). */
+  readonly connections: number;
+  readonly draining: boolean;
+  /** Role: only `node` members own slots; balancers never register. */
+  readonly updatedAt: number;
+}
+
+/** Parses a member record; `undefined` when malformed (a record we cannot read is ignored). */
+export function parseMember(text: string): Member | undefined {
+  try {
+    const m = JSON.parse(text) as Partial<Member>;
+    if (
+      typeof m.nodeId !== "string" ||
+      typeof m.wsUrl !== "string" ||
+      typeof m.routerUrl !== "string" ||
+      typeof m.capacity !== "number" ||
+      typeof m.connections !== "number"
+    ) {
+      return undefined;
+    }
+    return {
+      nodeId: m.nodeId,
+      wsUrl: m.wsUrl,
+      routerUrl: m.routerUrl,
+      capacity: m.capacity,
+      connections: m.connections,
+      draining: m.draining === true,
+      updatedAt: typeof m.updatedAt === "number" ? m.updatedAt : 0,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** etcd key layout of one region. */
+export function regionKeys(prefix: string, region: string) {
+  const base = `${prefix.replace(/\/+$/, "")}/${region}`;
+  return {
+    members: `${base}/members/`,
+    member: (nodeId: string) => `${base}/members/${nodeId}`,
+    slots: `${base}/slots`,
+    coordinator: `${base}/coordinator`,
+  };
+}

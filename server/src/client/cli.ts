@@ -28,7 +28,9 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write("usage: edition-client [--url ws://host:port] [--channels N] [--state FILE]\n");
+  process.stdout.write(
+    "usage: edition-client [--url ws://host:port] [--channels N] [--state FILE]\n",
+  );
   process.exit(0);
 }
 const wanted = Number(values.channels);
@@ -41,27 +43,52 @@ if (values.state !== undefined && existsSync(values.state)) {
   state = JSON.parse(readFileSync(values.state, "utf8")) as State;
 }
 const save = () => {
-  if (values.state !== undefined) writeFileSync(values.state, `${JSON.stringify(state, null, 2)}\n`);
+  if (values.state !== undefined)
+    writeFileSync(values.state, `${JSON.stringify(state, null, 2)}\n`);
 };
 
-const ws = new WebSocket(values.url, ["push-notification"]);
+let ws: WebSocket;
+let redirects = 0;
 const send = (o: unknown) => ws.send(JSON.stringify(o));
 const keepalive = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send("{}"), 60_000);
 
-ws.on("open", () => {
-  send({ messageType: "hello", uaid: state.uaid, channelIDs: Object.keys(state.channels) });
-});
+function open(url: string): void {
+  ws = new WebSocket(url, ["push-notification"]);
+  ws.on("open", () => {
+    send({ messageType: "hello", uaid: state.uaid, channelIDs: Object.keys(state.channels) });
+  });
+  ws.on("message", (raw) => onMessage(raw.toString()));
+  ws.on("close", (code, reason) => {
+    clearInterval(keepalive);
+    console.log(`disconnected (code ${code}${reason.length ? `, ${reason}` : ""})`);
+  });
+  ws.on("error", (err) => {
+    console.error(`cannot connect to ${url}: ${err.message}`);
+    process.exitCode = 1;
+  });
+}
 
-ws.on("message", (raw) => {
-  const m = parseJson(raw.toString()) as Record<string, unknown>;
+function onMessage(raw: string): void {
+  const m = parseJson(raw) as Record<string, unknown>;
   switch (m.messageType) {
     case "hello": {
+      if (m.status === 307 && typeof m.redirect === "string" && redirects < 5) {
+        // A balancer, or a node with no room, sends us to a node that has some.
+        redirects++;
+        console.log(`redirected to ${m.redirect}`);
+        ws.removeAllListeners("close");
+        ws.close();
+        open(m.redirect);
+        return;
+      }
       if (m.status !== 200) return fail(`hello refused: ${raw}`);
       if (m.uaid !== state.uaid) state = { uaid: String(m.uaid), channels: {} };
       console.log(`connected as uaid ${state.uaid}`);
       const have = Object.keys(state.channels).length;
-      for (const [id, endpoint] of Object.entries(state.channels)) console.log(`channel ${id}\n  endpoint ${endpoint}`);
-      for (let i = have; i < wanted; i++) send({ messageType: "register", channelID: randomUUID() });
+      for (const [id, endpoint] of Object.entries(state.channels))
+        console.log(`channel ${id}\n  endpoint ${endpoint}`);
+      for (let i = have; i < wanted; i++)
+        send({ messageType: "register", channelID: randomUUID() });
       if (have >= wanted) ready();
       save();
       return;
@@ -78,7 +105,9 @@ ws.on("message", (raw) => {
       const updates = m.updates as { channelID: string; version: number | bigint; data?: string }[];
       for (const u of updates) {
         const data = u.data === undefined ? "" : ` data=${JSON.stringify(u.data)}`;
-        console.log(`${new Date().toISOString()} notification channel=${u.channelID} version=${u.version}${data}`);
+        console.log(
+          `${new Date().toISOString()} notification channel=${u.channelID} version=${u.version}${data}`,
+        );
       }
       // Echo the versions as strings: exact for every u64.
       send({
@@ -90,14 +119,15 @@ ws.on("message", (raw) => {
     default:
       if (m.status !== undefined && m.status !== 200) fail(`server said: ${raw}`);
   }
-});
+}
 
 let announced = false;
 function ready(): void {
   if (announced) return;
   announced = true;
   const first = Object.values(state.channels)[0];
-  if (first !== undefined) console.log(`\nwaiting for notifications; try:\n  curl -X PUT -d version=5 ${first}\n`);
+  if (first !== undefined)
+    console.log(`\nwaiting for notifications; try:\n  curl -X PUT -d version=5 ${first}\n`);
 }
 
 function fail(msg: string): void {
@@ -106,12 +136,5 @@ function fail(msg: string): void {
   ws.close();
 }
 
-ws.on("close", (code, reason) => {
-  clearInterval(keepalive);
-  console.log(`disconnected (code ${code}${reason.length ? `, ${reason}` : ""})`);
-});
-ws.on("error", (err) => {
-  console.error(`cannot connect to ${values.url}: ${err.message}`);
-  process.exitCode = 1;
-});
 process.on("SIGINT", () => ws.close(1000));
+open(values.url);

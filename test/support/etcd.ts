@@ -1,0 +1,110 @@
+/**
+ * Starts a real etcd (Debian's etcd 3.4) on ephemeral loopback ports with a throw-away data
+ * dir, for integration and end-to-end tests and for `npm run cluster`. `stop()` then
+ * `restart()` brings it back on the same ports and data (an etcd outage and recovery).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, until } from "./redis.js";
+
+export interface EtcdServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  readonly dir: string;
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+  restart(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of running) c.kill("SIGKILL");
+});
+
+async function healthy(endpoint: string): Promise<boolean> {
+  const r = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1_000) });
+  if (!r.ok) return false;
+  const body = (await r.json()) as { health?: string };
+  return body.health === "true";
+}
+
+export async function startEtcd(
+  opts: { t?: { after(fn: () => unknown): void } } = {},
+): Promise<EtcdServer> {
+  const dir = mkdtempSync(join(tmpdir(), "edition-etcd-"));
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const endpoint = `http://127.0.0.1:${clientPort}`;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const launch = async () => {
+    const c = spawn(
+      "etcd",
+      [
+        "--name",
+        "test",
+        "--data-dir",
+        join(dir, "data"),
+        "--listen-client-urls",
+        endpoint,
+        "--advertise-client-urls",
+        endpoint,
+        "--listen-peer-urls",
+        `http://127.0.0.1:${peerPort}`,
+        "--initial-advertise-peer-urls",
+        `http://127.0.0.1:${peerPort}`,
+        "--initial-cluster",
+        `test=http://127.0.0.1:${peerPort}`,
+        "--log-level",
+        "error",
+        "--logger",
+        "zap",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    c.stderr?.on("data", (d: Buffer) => {
+      if (stderr.length < 10_000) stderr += d.toString();
+    });
+    running.add(c);
+    exited = new Promise((r) =>
+      c.once("exit", () => {
+        running.delete(c);
+        r();
+      }),
+    );
+    child = c;
+    try {
+      await until(() => healthy(endpoint), 15_000, `etcd on ${endpoint} healthy`);
+    } catch (err) {
+      c.kill("SIGKILL");
+      throw new Error(`${(err as Error).message}\n${stderr}`);
+    }
+  };
+  await launch();
+
+  let disposed = false;
+  const server: EtcdServer = {
+    endpoint,
+    dir,
+    async stop(signal = "SIGTERM") {
+      child?.kill(signal);
+      await exited;
+    },
+    async restart() {
+      await launch();
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      child?.kill("SIGKILL");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  opts.t?.after(() => server.dispose());
+  return server;
+}

@@ -36,7 +36,7 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
   });
   const hellos = new Counter({
     name: `${prefix}hellos_total`,
-    help: "hello commands, by outcome (kept, minted, again, rejected, store_error).",
+    help: "First hellos, by outcome (kept, minted, store_error); redirects are counted in edition_redirects_total.",
     labelNames: ["outcome"] as const,
     registers: [registry],
   });

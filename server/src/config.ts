@@ -117,6 +117,20 @@ const KNOWN = new Set([
   "EDITION_REDIS_KEY_PREFIX",
 ]);
 
+/** Settings that only a cluster member reads: set without etcd, they are a mistake. */
+const CLUSTER_ONLY = [
+  "EDITION_NODE_ID",
+  "EDITION_ETCD_PREFIX",
+  "EDITION_LEASE_TTL_SECONDS",
+  "EDITION_SLOTS",
+  "EDITION_ROUTER_PORT",
+  "EDITION_ROUTER_URL",
+  "EDITION_ADVERTISE_WS_URL",
+  "EDITION_CLUSTER_SECRET",
+  "EDITION_REDIRECT_THRESHOLD_PERCENT",
+  "EDITION_MEMBER_REFRESH_MS",
+];
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export function loadConfig(env: Env): Config {
@@ -191,11 +205,13 @@ export function loadConfig(env: Env): Config {
     cluster: undefined,
     redis: undefined,
   };
-  const list = (name: string): string[] =>
-    (env[name] ?? "")
-      .split(",")
-      .map((x) => x.trim())
-      .filter((x) => x.length > 0);
+  const list = (name: string): readonly string[] =>
+    Object.freeze(
+      (env[name] ?? "")
+        .split(",")
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    );
 
   const etcdEndpoints = list("EDITION_ETCD_ENDPOINTS");
   let cluster: ClusterConfig | undefined;
@@ -243,11 +259,7 @@ export function loadConfig(env: Env): Config {
       "EDITION_ROLE: balancer needs EDITION_ETCD_ENDPOINTS (it redirects to the region's nodes)",
     );
   } else {
-    for (const name of [
-      "EDITION_CLUSTER_SECRET",
-      "EDITION_ROUTER_URL",
-      "EDITION_ADVERTISE_WS_URL",
-    ]) {
+    for (const name of CLUSTER_ONLY) {
       if (env[name]) problems.push(`${name}: only meaningful with EDITION_ETCD_ENDPOINTS`);
     }
   }

@@ -110,11 +110,15 @@ export class MemoryStore implements MessageStore {
   sweep(budget: number): number {
     const now = this.now();
     let removed = 0;
-    let visited = 0;
-    // Maps iterate in insertion order; re-inserting a visited user moves it to the end,
-    // so successive sweeps walk the whole map round-robin.
-    for (const [uaid, p] of this.pendingByUser) {
-      if (visited++ >= budget) break;
+    // Maps iterate in insertion order; re-inserting a visited user moves it to the end, so
+    // successive sweeps walk the whole map round-robin. The batch is taken up front so one
+    // call never visits a UAID twice.
+    const batch: [string, Map<string, Pending>][] = [];
+    for (const entry of this.pendingByUser) {
+      if (batch.length >= budget) break;
+      batch.push(entry);
+    }
+    for (const [uaid, p] of batch) {
       for (const [channel, u] of p) {
         if (u.expiresAt <= now) {
           p.delete(channel);

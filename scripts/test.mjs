@@ -21,7 +21,7 @@ function walk(dir, out = []) {
   return out;
 }
 
-const unit = walk(join(root, "server/src"));
+const unit = [...walk(join(root, "server/src")), ...walk(join(root, "operator/src"))];
 const e2e = walk(join(root, "test"));
 let files = tier === "--unit" ? unit : tier === "--e2e" ? e2e : [...unit, ...e2e];
 if (filter) files = files.filter((f) => f.includes(filter));

@@ -26,6 +26,7 @@ import { MemoryPresence } from "./routing/presence-memory.js";
 import { MemoryStore } from "./storage/memory-store.js";
 import { RedisStore, type RedisStoreOptions } from "./storage/redis-store.js";
 import type { MessageStore } from "./storage/store.js";
+import { timedStore } from "./storage/timed-store.js";
 import { attachAdmin } from "./transport/admin-http.js";
 import { attachEndpoint } from "./transport/endpoint-http.js";
 import {
@@ -85,7 +86,8 @@ export async function startNode(
   registry: Registry,
   metrics: Metrics,
 ): Promise<RunningNode> {
-  const store = await openStore(config, log);
+  const store = timedStore(await openStore(config, log), metrics.storeSeconds);
+  metrics.maxConnections.set(config.maxConnections);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
   if (config.tokenKeys.length === 0) {
     log.warn(
@@ -187,6 +189,10 @@ export async function startNode(
 
   const sweep = store.sweep ? setInterval(() => store.sweep?.(10_000), 10_000) : undefined;
   sweep?.unref();
+  const probeStore = () => store.healthy().then((ok) => metrics.storeUp.set(ok ? 1 : 0));
+  void probeStore();
+  const storeProbe = setInterval(probeStore, 5_000);
+  storeProbe.unref();
 
   log.info(
     {
@@ -238,6 +244,7 @@ export async function startNode(
       const left = conns.size;
       for (const s of [...conns.all()]) uwsSocketOps.close(s, Close.restart, "draining");
       if (sweep) clearInterval(sweep);
+      clearInterval(storeProbe);
       await cluster?.close();
       if (admin) closeListener(admin.socket);
       await store.close();
@@ -261,6 +268,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const registry = new Registry();
   const metrics = createMetrics(registry);
+  metrics.info.labels(config.region, config.cluster?.nodeId ?? "", config.role).set(1);
   let stopNow: () => Promise<unknown>;
   try {
     assertNativeUws();

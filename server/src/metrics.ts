@@ -137,7 +137,67 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     registers: [registry],
   });
 
+  const hopErrors = new Counter({
+    name: `${prefix}internal_hop_errors_total`,
+    help: "Internal router requests to other nodes that failed (unreachable, queue full, timeout), by operation.",
+    labelNames: ["op"] as const,
+    registers: [registry],
+  });
+  const info = new Gauge({
+    name: `${prefix}node_info`,
+    help: "Always 1; labels say which region, node id and role (node, balancer) this process is.",
+    labelNames: ["region", "node_id", "role"] as const,
+    registers: [registry],
+  });
+  const maxConnections = new Gauge({
+    name: `${prefix}max_connections`,
+    help: "Connections this node accepts at most (EDITION_MAX_CONNECTIONS); upgrades past it are refused.",
+    registers: [registry],
+  });
+  const storeSeconds = new Histogram({
+    name: `${prefix}store_operation_seconds`,
+    help: "Duration of message store operations (failed ones included), by operation.",
+    labelNames: ["operation"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const storeUp = new Gauge({
+    name: `${prefix}store_up`,
+    help: "1 when the message store (Redis) answered its last health check, else 0.",
+    registers: [registry],
+  });
+  const etcdLease = new Gauge({
+    name: `${prefix}etcd_lease_held`,
+    help: "1 while this node holds its etcd member lease (0 before the first grant and after a loss until re-granted).",
+    registers: [registry],
+  });
+
+  // Known label values start at 0, so rates and ratios exist before the first event
+  // (an absent series reads as "no data", not as "none happened").
+  for (const o of ["accepted", "refused_capacity", "refused_draining"]) handshakes.labels(o).inc(0);
+  for (const o of ["kept", "minted", "store_error"]) hellos.labels(o).inc(0);
+  for (const o of ["redirect", "full"]) redirects.labels(o).inc(0);
+  for (const s of ["200", "202", "400", "404", "410", "413", "503"]) puts.labels(s).inc(0);
+  for (const op of ["hello", "pending", "ack", "register", "unregister", "save_pending"])
+    storeErrors.labels(op).inc(0);
+  for (const c of ["register", "unregister"])
+    for (const o of ["ok", "store_error"]) registrations.labels(c, o).inc(0);
+  for (const r of ["normal", "going_away", "abnormal", "drain", "slow_consumer", "replaced"])
+    closed.labels(r).inc(0);
+  clusterErrors.labels("lease_lost").inc(0);
+  for (const op of ["announce", "withdraw", "evict", "route", "deliver"])
+    hopErrors.labels(op).inc(0);
+  for (const o of ["delivered", "stored", "flushed", "acked", "dropped"])
+    notifications.labels(o).inc(0);
+  for (const k of ["garbage", "invalid_command", "ping_flood", "binary"]) errors.labels(k).inc(0);
+
   return {
+    hopErrors,
+    info,
+    maxConnections,
+    storeSeconds,
+    storeUp,
+    etcdLease,
     redirects,
     slotMoves,
     slotsOwned,

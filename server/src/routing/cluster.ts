@@ -65,6 +65,10 @@ export class ClusterRouting<S> {
     const end = this.d.metrics.hop.labels(req.op).startTimer();
     try {
       return await this.peers.request(m.routerUrl, req as unknown as Record<string, unknown>);
+    } catch (err) {
+      // Unreachable, overloaded (queue full) or timed out: the caller stores instead.
+      this.d.metrics.hopErrors.labels(req.op).inc();
+      throw err;
     } finally {
       end();
     }
@@ -89,6 +93,7 @@ export class ClusterRouting<S> {
       draining: false,
       updatedAt: Date.now(),
     };
+    let applied: readonly string[] = [];
     const registry = new EtcdRegistry(
       {
         endpoints: config.etcdEndpoints,
@@ -107,7 +112,9 @@ export class ClusterRouting<S> {
           this.coordinator?.schedule();
         },
         owners: (owners) => {
-          const prev = registry.currentOwners;
+          // Not `registry.currentOwners`: the registry has already stored `owners` there.
+          const prev = applied;
+          applied = owners;
           let movedSlots = 0;
           let mine = 0;
           for (let i = 0; i < owners.length; i++) {
@@ -125,10 +132,12 @@ export class ClusterRouting<S> {
           if (op === "lease_lost") {
             this.coordinator?.demote();
             metrics.coordinator.set(0);
+            metrics.etcdLease.set(0);
           }
           this.error(op, err);
         },
         lease: (lease) => {
+          metrics.etcdLease.set(1);
           void this.coordinator?.campaign(lease);
         },
       },
@@ -191,6 +200,7 @@ export class ClusterRouting<S> {
     for (const t of this.timers) clearInterval(t);
     this.coordinator?.close();
     this.d.metrics.coordinator.set(0);
+    this.d.metrics.etcdLease.set(0);
     await this.registry?.close();
     this.server.close();
     this.peers.close();

@@ -108,3 +108,62 @@ export async function startEtcd(
   opts.t?.after(() => server.dispose());
   return server;
 }
+
+/** One key as the etcd v3 JSON gateway returns it, decoded. */
+export interface EtcdKv {
+  readonly key: string;
+  readonly value: string;
+  /** The lease the key is attached to, as a decimal string ("0": none). */
+  readonly lease: string;
+}
+
+const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
+
+/** The range end that makes `[key, end)` cover every key starting with `key`. */
+function prefixEnd(key: string): string {
+  const bytes = Buffer.from(key, "utf8");
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i]! < 0xff) {
+      bytes[i]! += 1;
+      return bytes.subarray(0, i + 1).toString("base64");
+    }
+  }
+  return Buffer.from([0]).toString("base64");
+}
+
+/**
+ * Reads `key` (or every key under it with `prefix`) through etcd's JSON gateway, on a fresh
+ * request each time: an inspection tool for tests, never the code under test.
+ */
+export async function etcdRange(
+  endpoint: string,
+  key: string,
+  opts: { prefix?: boolean } = {},
+): Promise<EtcdKv[]> {
+  const body: Record<string, string> = { key: b64(key) };
+  if (opts.prefix) body.range_end = prefixEnd(key);
+  const r = await fetch(`${endpoint}/v3/kv/range`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(2_000),
+  });
+  if (!r.ok) throw new Error(`etcd range ${key}: HTTP ${r.status}`);
+  const j = (await r.json()) as { kvs?: { key: string; value?: string; lease?: string }[] };
+  return (j.kvs ?? []).map((kv) => ({
+    key: Buffer.from(kv.key, "base64").toString("utf8"),
+    value: Buffer.from(kv.value ?? "", "base64").toString("utf8"),
+    lease: kv.lease ?? "0",
+  }));
+}
+
+/** Seconds left on lease `id` (decimal string); -1 when it has expired or never existed. */
+export async function etcdLeaseTtl(endpoint: string, id: string): Promise<number> {
+  const r = await fetch(`${endpoint}/v3/lease/timetolive`, {
+    method: "POST",
+    body: JSON.stringify({ ID: id }),
+    signal: AbortSignal.timeout(2_000),
+  });
+  if (!r.ok) throw new Error(`etcd lease ${id}: HTTP ${r.status}`);
+  const j = (await r.json()) as { TTL?: string };
+  return Number(j.TTL ?? -1);
+}

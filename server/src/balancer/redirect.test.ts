@@ -87,4 +87,16 @@ describe("chooseRedirect", () => {
     });
     assert.deepEqual(chooseRedirect(undefined, [], 90, Math.random), { kind: "full" });
   });
+
+  it("reads members given as a one-shot iterator (a Map's values) as fully as an array", () => {
+    // Every node above its threshold, one still under capacity: the balancer's fallback.
+    const members = new Map([
+      ["a", member("a", 100)],
+      ["b", member("b", 95)],
+    ]);
+    assert.deepEqual(chooseRedirect(undefined, members.values(), 90, Math.random), {
+      kind: "redirect",
+      url: "ws://b:8080",
+    });
+  });
 });

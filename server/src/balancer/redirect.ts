@@ -32,9 +32,12 @@ export function chooseRedirect(
 ): RedirectDecision {
   const limit = (capacity: number) => Math.floor((capacity * thresholdPercent) / 100);
   if (self !== undefined && self.connections < limit(self.capacity)) return STAY;
+  // Read twice below; callers pass `Map.values()`, an iterator that can be read only once
+  // (the balancer's "least loaded" fallback used to see no member at all and answer 429).
+  const all = [...members];
   let total = 0;
   const room: { url: string; free: number }[] = [];
-  for (const m of members) {
+  for (const m of all) {
     if (m.draining || m.nodeId === self?.nodeId) continue;
     const free = limit(m.capacity) - m.connections;
     if (free > 0) {
@@ -55,7 +58,7 @@ export function chooseRedirect(
   if (self === undefined) {
     // A balancer with every node above threshold: the least loaded node that has room.
     let best: Member | undefined;
-    for (const m of members) {
+    for (const m of all) {
       if (
         !m.draining &&
         m.connections < m.capacity &&

@@ -145,7 +145,10 @@ export class ClusterPresence<S> implements Presence<S>, Route {
 
   /**
    * A new slot table: forget owned entries of slots this node lost, and re-announce local
-   * UAIDs whose slot changed owner (and every unconfirmed one).
+   * UAIDs whose slot changed owner (and every unconfirmed one). A moved UAID is flushed
+   * once its new owner confirms: while the slot was between owners (the old one dead, or
+   * the new one not yet told), PUTs for it were answered 202 and stored, and the socket
+   * stays open, so no hello would ever flush them.
    */
   setOwners(next: Owners): void {
     const prev = this.owners;
@@ -156,6 +159,7 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     }
     for (const [uaid, socket] of this.local) {
       const slot = slotOf(uaid, this.d.slots);
+      if (prev[slot] !== next[slot] && prev[slot] !== undefined) this.unconfirmed.add(uaid);
       if (prev[slot] !== next[slot] || this.unconfirmed.has(uaid)) this.announce(uaid, socket);
     }
   }

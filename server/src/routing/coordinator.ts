@@ -57,11 +57,14 @@ export class Coordinator {
         .then(lease.put(this.d.keys.coordinator).value(this.d.self))
         .else(this.d.client.get(this.d.keys.coordinator))
         .commit();
-      const holder = r.succeeded
-        ? this.d.self
-        : r.responses[0]?.response_range?.kvs[0]?.value.toString();
+      // Leader only under the lease we campaign with: after etcd comes back, the key may
+      // still name us under a lease we lost; it vanishes with that lease and another node
+      // may win then, so believing it would make two coordinators.
+      const kv = r.responses[0]?.response_range?.kvs[0];
+      const mine =
+        r.succeeded || (kv?.value.toString() === this.d.self && kv.lease === (await lease.grant()));
       const was = this.leader;
-      this.leader = holder === this.d.self && this.lease === lease;
+      this.leader = mine && this.lease === lease;
       if (this.leader && !was) {
         this.d.onElected();
         this.schedule();

@@ -643,7 +643,9 @@ describe("cluster-only settings without etcd", () => {
     assert.ok(err instanceof ConfigError, "a ConfigError is thrown");
     for (const name of Object.keys(env)) {
       assert.ok(
-        err.problems.some((p) => p.startsWith(`${name}: only meaningful with EDITION_ETCD_ENDPOINTS`)),
+        err.problems.some((p) =>
+          p.startsWith(`${name}: only meaningful with EDITION_ETCD_ENDPOINTS`),
+        ),
         `${name} is reported`,
       );
     }

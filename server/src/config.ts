@@ -56,6 +56,8 @@ export interface ClusterConfig {
   readonly redirectThresholdPercent: number;
   /** Member record refresh interval (connection count), ms. */
   readonly memberRefreshMs: number;
+  /** Where the operator's region-state ConfigMap is mounted (fallback to etcd). */
+  readonly regionStateDir: string;
 }
 
 export interface RedisConfig {
@@ -109,6 +111,7 @@ const KNOWN = new Set([
   "EDITION_CLUSTER_SECRET",
   "EDITION_REDIRECT_THRESHOLD_PERCENT",
   "EDITION_MEMBER_REFRESH_MS",
+  "EDITION_REGION_STATE_DIR",
   "EDITION_REDIS_URL",
   "EDITION_REDIS_MODE",
   "EDITION_REDIS_SENTINELS",
@@ -129,6 +132,7 @@ const CLUSTER_ONLY = [
   "EDITION_CLUSTER_SECRET",
   "EDITION_REDIRECT_THRESHOLD_PERCENT",
   "EDITION_MEMBER_REFRESH_MS",
+  "EDITION_REGION_STATE_DIR",
 ];
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -253,6 +257,7 @@ export function loadConfig(env: Env): Config {
       clusterSecret: secret,
       redirectThresholdPercent: int("EDITION_REDIRECT_THRESHOLD_PERCENT", 90, 1, 100),
       memberRefreshMs: int("EDITION_MEMBER_REFRESH_MS", 1000, 100, 60_000),
+      regionStateDir: str("EDITION_REGION_STATE_DIR", "/etc/edition/regions"),
     };
   } else if (role === "balancer") {
     problems.push(

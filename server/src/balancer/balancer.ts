@@ -12,6 +12,7 @@ import { Close } from "../protocol/errors.js";
 import { errorReply, redirectReply } from "../protocol/replies.js";
 import { newSession, type Session, step } from "../protocol/session.js";
 import { EtcdRegistry } from "../routing/etcd-registry.js";
+import { RegionState } from "../routing/region-state.js";
 import { attachAdmin } from "../transport/admin-http.js";
 import { closeListener, listen, uWS } from "../transport/uws.js";
 import { chooseRedirect } from "./redirect.js";
@@ -29,6 +30,7 @@ export async function startBalancer(
   metrics: Metrics,
 ): Promise<RunningBalancer> {
   const cluster = config.cluster!;
+  const regionState = new RegionState(cluster.regionStateDir, config.region);
   const etcd = new EtcdRegistry(
     {
       endpoints: cluster.etcdEndpoints,
@@ -48,9 +50,11 @@ export async function startBalancer(
         log.warn({ event: "cluster_error", op, err: String(err) }, "etcd error");
       },
       lease: () => {},
+      regionState: (text) => regionState.setFromEtcd(text),
     },
   );
   await etcd.start();
+  regionState.watchFile(10_000);
 
   const limits = { pingMinIntervalMs: config.pingMinIntervalMs, pingBurst: config.pingBurst };
   const app = uWS.App();
@@ -93,12 +97,16 @@ export async function startBalancer(
           ws.end(st.code);
           return;
         case "hello": {
-          const d = chooseRedirect(
-            undefined,
-            etcd.members.values(),
-            cluster.redirectThresholdPercent,
-            Math.random,
-          );
+          // A failed-over region takes no new clients: they back off and land in a survivor.
+          const d =
+            regionState.phase === "failed"
+              ? ({ kind: "full" } as const)
+              : chooseRedirect(
+                  undefined,
+                  etcd.members.values(),
+                  cluster.redirectThresholdPercent,
+                  Math.random,
+                );
           metrics.redirects.labels(d.kind === "redirect" ? "redirect" : "full").inc();
           ws.send(
             d.kind === "redirect"
@@ -148,6 +156,7 @@ export async function startBalancer(
     async stop() {
       closeListener(pub.socket);
       if (admin) closeListener(admin.socket);
+      regionState.close();
       await etcd.close();
     },
   };

@@ -190,8 +190,10 @@ export class Connections<S> {
     ops.send(socket, helloReply(decision.echo));
     metrics.hellos.labels(decision.uaid === st.requested ? "kept" : "minted").inc();
 
-    // Flush after presence is claimed: an update stored before the claim is in this read,
-    // one stored after it is delivered directly. Nothing falls between.
+    // Flush after presence is claimed and routing knows it: an update stored before that
+    // is in this read, one stored after it is delivered directly. Nothing falls between.
+    const announced = this.d.presence.announced?.(decision.uaid);
+    if (announced !== undefined) await announced;
     await this.flush(socket);
     this.replay(socket, c);
   }

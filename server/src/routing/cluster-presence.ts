@@ -29,7 +29,8 @@ export type PresenceRequest =
   | { op: "announce"; uaid: string; node: string; since: number }
   | { op: "withdraw"; uaid: string; node: string; since: number }
   | { op: "evict"; uaid: string; since: number }
-  | { op: "route"; uaid: string; frame: string }
+  /** `fwd`: already forwarded once by a node whose table said it was not the owner. */
+  | { op: "route"; uaid: string; frame: string; fwd?: 1 }
   | { op: "deliver"; uaid: string; frame: string };
 
 export interface ClusterPresenceDeps<S> {
@@ -56,6 +57,8 @@ export class ClusterPresence<S> implements Presence<S>, Route {
   private readonly local = new Map<string, S>();
   private readonly owned = new Map<string, Holder>();
   private readonly unconfirmed = new Set<string>();
+  /** Announcements to a remote owner still in flight, by UAID (see `announced`). */
+  private readonly announcing = new Map<string, Promise<void>>();
   private owners: Owners = [];
 
   constructor(private readonly d: ClusterPresenceDeps<S>) {}
@@ -84,8 +87,24 @@ export class ClusterPresence<S> implements Presence<S>, Route {
   claim(uaid: string, socket: S): S | undefined {
     const old = this.local.get(uaid);
     this.local.set(uaid, socket);
-    this.announce(uaid, socket);
+    const p = this.announce(uaid, socket);
+    if (p !== undefined) {
+      this.announcing.set(uaid, p);
+      void p.then(() => {
+        if (this.announcing.get(uaid) === p) this.announcing.delete(uaid);
+      });
+    }
     return old === socket ? undefined : old;
+  }
+
+  /**
+   * Settles when the slot owner has heard of the latest claim of `uaid` (or could not be
+   * reached). The hello flush waits for it: an update stored after an earlier flush could
+   * otherwise reach an owner that does not know the socket yet, get a 202, and sit in the
+   * store while the socket stays open.
+   */
+  announced(uaid: string): Promise<void> | undefined {
+    return this.announcing.get(uaid);
   }
 
   release(uaid: string, socket: S): void {
@@ -104,7 +123,7 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     else this.d.request(owner, req).catch(() => {}); // the owner forgets it when its table moves anyway
   }
 
-  private announce(uaid: string, socket: S): void {
+  private announce(uaid: string, socket: S): Promise<void> | undefined {
     const owner = this.ownerOf(uaid);
     const req: PresenceRequest = {
       op: "announce",
@@ -114,16 +133,18 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     };
     if (owner === undefined) {
       this.unconfirmed.add(uaid);
-      return;
+      return undefined;
     }
     if (owner === this.d.self) {
       this.handle(req);
       this.confirm(uaid, socket);
-      return;
+      return undefined;
     }
-    this.d.request(owner, req).then(
+    return this.d.request(owner, req).then(
       () => this.confirm(uaid, socket),
-      () => this.unconfirmed.add(uaid),
+      () => {
+        this.unconfirmed.add(uaid);
+      },
     );
   }
 
@@ -195,9 +216,7 @@ export class ClusterPresence<S> implements Presence<S>, Route {
         return { d: s !== undefined && this.d.send(s, req.frame) ? 1 : 0 };
       }
       case "route":
-        return this.routeAsOwner(req.uaid, req.frame).then((r) => ({
-          d: r === "delivered" ? 1 : 0,
-        }));
+        return this.routeRequest(req).then((r) => ({ d: r === "delivered" ? 1 : 0 }));
     }
   }
 
@@ -219,6 +238,24 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     if (owner === this.d.self) return this.routeAsOwner(uaid, frame);
     try {
       const r = await this.d.request(owner, { op: "route", uaid, frame });
+      return r.d === 1 ? "delivered" : "absent";
+    } catch {
+      return "unreachable";
+    }
+  }
+
+  /**
+   * A route request from a node that thinks we own the slot. If our table says another node
+   * does (theirs or ours is stale), forward once to that node rather than answering
+   * "absent" for a slot we no longer hold.
+   */
+  private async routeRequest(req: Extract<PresenceRequest, { op: "route" }>): Promise<RouteResult> {
+    const owner = this.ownerOf(req.uaid);
+    if (owner === undefined || owner === this.d.self || req.fwd === 1) {
+      return this.routeAsOwner(req.uaid, req.frame);
+    }
+    try {
+      const r = await this.d.request(owner, { ...req, fwd: 1 });
       return r.d === 1 ? "delivered" : "absent";
     } catch {
       return "unreachable";

@@ -13,6 +13,7 @@ import { ClusterPresence, type PresenceRequest } from "./cluster-presence.js";
 import { Coordinator } from "./coordinator.js";
 import { EtcdRegistry } from "./etcd-registry.js";
 import type { Member } from "./members.js";
+import { RegionState } from "./region-state.js";
 
 export interface ClusterDeps<S> {
   readonly config: ClusterConfig;
@@ -36,6 +37,7 @@ export class ClusterRouting<S> {
   private coordinator: Coordinator | undefined;
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
+  private readonly regionState: RegionState;
 
   constructor(private readonly d: ClusterDeps<S>) {
     const { config, metrics } = d;
@@ -57,6 +59,7 @@ export class ClusterRouting<S> {
       (err) => this.error("router_handle", err),
     );
     metrics.coordinator.set(0);
+    this.regionState = new RegionState(config.regionStateDir, d.region);
   }
 
   private async request(node: string, req: PresenceRequest): Promise<Record<string, unknown>> {
@@ -136,6 +139,7 @@ export class ClusterRouting<S> {
           }
           this.error(op, err);
         },
+        regionState: (text) => this.regionState.setFromEtcd(text),
         lease: (lease) => {
           metrics.etcdLease.set(1);
           void this.coordinator?.campaign(lease);
@@ -159,6 +163,7 @@ export class ClusterRouting<S> {
     });
     // The registry's `lease` event starts the campaign once the lease is granted.
     await registry.start();
+    this.regionState.watchFile(10_000);
 
     this.timers.push(
       setInterval(() => {
@@ -178,6 +183,8 @@ export class ClusterRouting<S> {
 
   /** Where a first hello should go. */
   redirect(): RedirectDecision {
+    // A failed-over region takes no new clients: they back off and land in a survivor.
+    if (this.regionState.phase === "failed") return { kind: "full" };
     return chooseRedirect(
       {
         nodeId: this.d.config.nodeId,
@@ -198,6 +205,7 @@ export class ClusterRouting<S> {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.regionState.close();
     this.coordinator?.close();
     this.d.metrics.coordinator.set(0);
     this.d.metrics.etcdLease.set(0);

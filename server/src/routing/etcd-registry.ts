@@ -28,6 +28,8 @@ export interface RegistryEvents {
   error(op: string, err: unknown): void;
   /** The lease was (re-)granted: campaigns must restart under it. */
   lease(lease: Lease): void;
+  /** The operator's state for this region changed (null: no state written). */
+  regionState?(text: string | null): void;
 }
 
 export class EtcdRegistry {
@@ -85,8 +87,9 @@ export class EtcdRegistry {
 
   private async grant(): Promise<void> {
     const lease = this.client.lease(this.o.leaseTtlSeconds, { autoKeepAlive: true });
-    this.lease = lease;
     lease.on("lost", (err) => {
+      // Only the lease we hold. A grant that fails emits `lost` too; its caller retries it,
+      // and retrying here as well made every failed attempt start two more, unpaced.
       if (this.closed || this.lease !== lease) return;
       this.on.error("lease_lost", err);
       this.lease = undefined;
@@ -102,6 +105,11 @@ export class EtcdRegistry {
       retry();
     });
     await lease.grant();
+    if (this.closed) {
+      lease.release();
+      return;
+    }
+    this.lease = lease;
     this.written = "";
     await this.writeRecord();
     this.on.lease(lease);
@@ -135,6 +143,10 @@ export class EtcdRegistry {
       if (this.memberMap.delete(id)) this.on.members(this.memberMap);
     });
     w.on("error", (err) => this.on.error("watch_members", err));
+    const r = await this.client.watch().key(this.keys.regionState).create();
+    r.on("put", (kv) => this.on.regionState?.(kv.value.toString()));
+    r.on("delete", () => this.on.regionState?.(null));
+    r.on("error", (err) => this.on.error("watch_region_state", err));
     const s = await this.client.watch().key(this.keys.slots).create();
     s.on("put", (kv) => this.setOwners(kv.value.toString()));
     s.on("error", (err) => this.on.error("watch_slots", err));
@@ -170,6 +182,7 @@ export class EtcdRegistry {
         for (const [id, m] of next) this.memberMap.set(id, m);
         this.on.members(this.memberMap);
       }
+      this.on.regionState?.(await this.client.get(this.keys.regionState).string());
       const slots = await this.client.get(this.keys.slots).string();
       if (slots !== null) this.setOwners(slots);
       if (this.lease === undefined || this.record === undefined) return;

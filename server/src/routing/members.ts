@@ -47,8 +47,11 @@ export function parseMember(text: string): Member | undefined {
 
 /** etcd key layout of one region. */
 export function regionKeys(prefix: string, region: string) {
-  const base = `${prefix.replace(/\/+$/, "")}/${region}`;
+  const root = prefix.replace(/\/+$/, "");
+  const base = `${root}/${region}`;
   return {
+    /** Written by the operator: `{"state":"active"|"failed"|"recovering",…}`. */
+    regionState: `${root}/regions/${region}`,
     members: `${base}/members/`,
     member: (nodeId: string) => `${base}/members/${nodeId}`,
     slots: `${base}/slots`,

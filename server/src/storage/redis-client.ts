@@ -1,0 +1,146 @@
+/**
+ * Builds the ioredis client behind `RedisStore` for one of three deployments — standalone,
+ * Sentinel, Cluster — with the same failure policy everywhere: fail fast, never queue.
+ *
+ * - `enableOfflineQueue: false`: a command issued while there is no connection rejects at
+ *   once instead of waiting in an unbounded queue for Redis to come back.
+ * - `maxRetriesPerRequest: 0` and `autoResendUnfulfilledCommands: false`: commands in
+ *   flight when the connection drops reject with it; their callers have already answered
+ *   5xx, so replaying them later would only add load.
+ * - `commandTimeout`: a command that gets no reply (Redis stalled, packets dropped) rejects.
+ * - the connection itself is re-established in the background (bounded back-off), so the
+ *   same client works again once Redis is back, with no restart.
+ * - auto-pipelining: commands issued in the same tick share one write.
+ */
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import { SCRIPTS, type StoreScripts } from "./redis-scripts.js";
+import { StoreError } from "./store.js";
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+interface CommonOptions {
+  readonly username?: string;
+  readonly password?: string;
+  /** Prepended to every key; default `edition:`. */
+  readonly keyPrefix?: string;
+  /** A command without a reply after this long rejects; default 1000. */
+  readonly commandTimeoutMs?: number;
+  /** Bounds each connection attempt and `RedisStore.open`; default 2000. */
+  readonly connectTimeoutMs?: number;
+  /** How long `healthy()` waits for PONG; default 500. */
+  readonly healthTimeoutMs?: number;
+  /** Clock for pending-update expiry (epoch ms); default `Date.now`. */
+  readonly now?: () => number;
+  /** Connection-level errors (the client reconnects by itself); for the shell to log. */
+  readonly onError?: (err: Error) => void;
+}
+
+export type RedisStoreOptions = CommonOptions &
+  (
+    | { readonly mode: "standalone"; readonly url: string }
+    | {
+        readonly mode: "sentinel";
+        readonly sentinels: readonly HostPort[];
+        /** The master group name the sentinels monitor. */
+        readonly sentinelName: string;
+        readonly sentinelPassword?: string;
+      }
+    | { readonly mode: "cluster"; readonly nodes: readonly HostPort[] }
+  );
+
+const CLUSTER_RETRY_DELAY_MS = 20;
+
+/** A connected client with the store's scripts defined on it. */
+export type StoreClient = (Redis | Cluster) & StoreScripts;
+
+/** Creates the client for `options.mode`; it starts connecting at once. */
+export function createClient(options: RedisStoreOptions): StoreClient {
+  const node: RedisOptions = {
+    username: options.username,
+    password: options.password,
+    commandTimeout: options.commandTimeoutMs ?? 1000,
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    // After a Sentinel failover the old master may come back as a replica; reconnecting
+    // makes ioredis ask the sentinels for the current master.
+    reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 1 : false),
+  };
+  let client: Redis | Cluster;
+  if (options.mode === "cluster") {
+    const cluster: ClusterOptions = {
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      scripts: SCRIPTS,
+      slotsRefreshTimeout: node.commandTimeout,
+      // A command whose master is down or migrating is retried up to `maxRedirections`
+      // (16) times after these delays. ioredis's defaults (100 ms) make that 1.6 s of
+      // waiting; a real failover takes seconds longer anyway, so fail fast instead.
+      retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
+      retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+      retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+      redisOptions: node,
+    };
+    client = new Cluster(
+      options.nodes.map(({ host, port }) => ({ host, port })),
+      cluster,
+    );
+  } else {
+    const common: RedisOptions = {
+      ...node,
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      scripts: SCRIPTS,
+      retryStrategy: (times) => Math.min(times * 100, 1000),
+    };
+    client =
+      options.mode === "standalone"
+        ? new Redis(options.url, common)
+        : new Redis({
+            ...common,
+            sentinels: options.sentinels.map(({ host, port }) => ({ host, port })),
+            name: options.sentinelName,
+            sentinelPassword: options.sentinelPassword,
+            // No `failoverDetector`: ioredis 5 sets it up asynchronously after connecting,
+            // and a client closed meanwhile leaks its sentinel connections (and their
+            // reconnect timers). Failovers are followed anyway: a sentinel disconnects the
+            // clients of a demoted master, and READONLY triggers a reconnect (above), each
+            // of which asks the sentinels for the current master.
+          });
+  }
+  // Without a listener ioredis prints every connection error to the console.
+  const onError = options.onError ?? (() => {});
+  client.on("error", onError);
+  // `SCRIPTS` above defines exactly the commands `StoreScripts` names.
+  return client as StoreClient;
+}
+
+/** Resolves once `client` is ready; StoreError (with the last connection error) past `timeoutMs`. */
+export function waitReady(client: StoreClient, timeoutMs: number): Promise<void> {
+  if (client.status === "ready") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let lastError: Error | undefined;
+    const onError = (err: Error) => {
+      lastError = err;
+    };
+    const onReady = () => {
+      done();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      done();
+      const why = lastError === undefined ? "" : `: ${lastError.message}`;
+      reject(new StoreError(`redis not ready within ${timeoutMs} ms${why}`, { cause: lastError }));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      client.off("error", onError);
+    };
+    client.on("ready", onReady);
+    client.on("error", onError);
+  });
+}

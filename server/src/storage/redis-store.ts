@@ -1,0 +1,209 @@
+/**
+ * The Redis adapter of `MessageStore`, for nodes that share storage (one Redis per region):
+ * standalone, Sentinel or Cluster, through ioredis. Key layout: `redis-schema.ts`; scripts:
+ * `redis-scripts.ts`; connection and failure policy: `redis-client.ts`.
+ *
+ * Every operation is one round trip (a single command or a Lua script on the UAID's slot),
+ * and every failure — Redis down, stalled, failing over, or this store closed — rejects
+ * with `StoreError`, fast: nothing waits for Redis to come back. The client reconnects in
+ * the background, so the same store works again once Redis does.
+ *
+ * Durability is Redis's: "stored" means the master applied it. Surviving a Redis crash
+ * needs `appendonly yes` with `appendfsync always` (with `everysec`, Redis may answer before
+ * the write reaches the file and a crash then loses up to about a second of updates);
+ * surviving a failover needs the write to have reached the promoted replica.
+ */
+import { Cluster } from "ioredis";
+import {
+  createClient,
+  type RedisStoreOptions,
+  type StoreClient,
+  waitReady,
+} from "./redis-client.js";
+import {
+  decodePending,
+  encodePending,
+  keysOf,
+  USER_MARKER,
+  versionString,
+} from "./redis-schema.js";
+import {
+  type AckUpdate,
+  type MessageStore,
+  type PendingUpdate,
+  type SaveOutcome,
+  StoreError,
+} from "./store.js";
+
+export type { HostPort, RedisStoreOptions } from "./redis-client.js";
+
+export class RedisStore implements MessageStore {
+  /**
+   * Connects and resolves once Redis answers. Rejects with StoreError if it does not
+   * within `connectTimeoutMs` (the client is then closed: nothing keeps retrying).
+   */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    const client = createClient(options);
+    try {
+      await waitReady(client, options.connectTimeoutMs ?? 2000);
+    } catch (err) {
+      client.disconnect();
+      throw err;
+    }
+    return new RedisStore(
+      client,
+      options.keyPrefix ?? "edition:",
+      options.now ?? Date.now,
+      options.healthTimeoutMs ?? 500,
+    );
+  }
+
+  private constructor(
+    private readonly client: StoreClient,
+    private readonly prefix: string,
+    private readonly now: () => number,
+    private readonly healthTimeoutMs: number,
+  ) {}
+
+  /** Whether a record exists for `uaid` (created by `addUser` or `register`). */
+  async hasUser(uaid: string): Promise<boolean> {
+    const k = keysOf(this.prefix, uaid);
+    return (await this.run(() => this.client.exists(k.registrations))) === 1;
+  }
+
+  /** Creates the record for `uaid` (zero channels) if absent; an existing one is kept. */
+  async addUser(uaid: string): Promise<void> {
+    const k = keysOf(this.prefix, uaid);
+    await this.run(() => this.client.hsetnx(k.registrations, USER_MARKER, ""));
+  }
+
+  /** Removes `uaid`'s registrations and pending updates in one command (same slot). */
+  async dropUser(uaid: string): Promise<void> {
+    const k = keysOf(this.prefix, uaid);
+    await this.run(() => this.client.del(k.registrations, k.pending));
+  }
+
+  /** Registers `channel` (idempotent), creating the UAID record if absent. */
+  async register(uaid: string, channel: string): Promise<void> {
+    const k = keysOf(this.prefix, uaid);
+    await this.run(() => this.client.hset(k.registrations, USER_MARKER, "", channel, ""));
+  }
+
+  /** Removes the registration and any pending update of `channel`, atomically (idempotent). */
+  async unregister(uaid: string, channel: string): Promise<void> {
+    const k = keysOf(this.prefix, uaid);
+    await this.run(() => this.client.editionUnregister(k.registrations, k.pending, channel));
+  }
+
+  /** Number of channels registered for `uaid` (0 when unknown). */
+  async channelCount(uaid: string): Promise<number> {
+    const k = keysOf(this.prefix, uaid);
+    const fields = await this.run(() => this.client.hlen(k.registrations));
+    return Math.max(0, fields - 1); // minus the marker
+  }
+
+  /**
+   * Checks the registration and stores the update in one atomic script, replacing any
+   * pending one for the channel: "stored" once the master has it, else "unregistered"
+   * (UAID known, channel not) or "gone" (UAID unknown), with nothing written.
+   */
+  async savePending(
+    uaid: string,
+    channel: string,
+    channelID: string,
+    version: bigint,
+    ttlSeconds: number,
+  ): Promise<SaveOutcome> {
+    if (!Number.isFinite(ttlSeconds)) throw new RangeError(`ttlSeconds not finite: ${ttlSeconds}`);
+    const k = keysOf(this.prefix, uaid);
+    const ttlMs = Math.max(0, Math.ceil(ttlSeconds * 1000));
+    const value = encodePending(this.now() + ttlMs, version, channelID);
+    const outcome = await this.run(() =>
+      this.client.editionSavePending(k.registrations, k.pending, channel, value, ttlMs),
+    );
+    if (outcome === "stored" || outcome === "unregistered" || outcome === "gone") return outcome;
+    throw new StoreError(`redis: unexpected savePending reply ${JSON.stringify(outcome)}`);
+  }
+
+  /** Every unexpired pending update of `uaid`; expired ones are deleted on the way. */
+  async pending(uaid: string): Promise<PendingUpdate[]> {
+    const k = keysOf(this.prefix, uaid);
+    const values = await this.run(() => this.client.editionPending(k.pending, this.now()));
+    return values.map(decodePending);
+  }
+
+  /**
+   * Deletes each pending update whose version ≤ the acked version, in one atomic script;
+   * a newer update saved meanwhile survives. Applied on the master when it resolves.
+   */
+  async ack(uaid: string, updates: readonly AckUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    const k = keysOf(this.prefix, uaid);
+    const args: string[] = [];
+    for (const u of updates) args.push(u.channel, versionString(u.version));
+    await this.run(() => this.client.editionAck(k.pending, ...args));
+  }
+
+  /**
+   * Whether Redis answers within `healthTimeoutMs`: PING, or in a cluster CLUSTER INFO
+   * saying `cluster_state:ok` (a cluster missing a master answers PING but serves no
+   * UAID in the missing slots). Never rejects.
+   */
+  async healthy(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.healthTimeoutMs);
+    });
+    try {
+      const answer =
+        this.client instanceof Cluster
+          ? this.client.cluster("INFO").then((info) => info.includes("cluster_state:ok"))
+          : this.client.ping().then((r) => r === "PONG");
+      return await Promise.race([answer, late]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Quits politely (replies to calls already made arrive first), then drops whatever is
+   * left (a reconnect in progress). Never rejects; later calls reject with StoreError.
+   */
+  async close(): Promise<void> {
+    try {
+      await this.client.quit();
+    } catch {
+      // Redis is unreachable: nothing to be polite to.
+    } finally {
+      this.client.disconnect();
+    }
+  }
+
+  /** Runs one Redis call, turning any failure (even a synchronous throw) into StoreError. */
+  private async run<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      // NOSCRIPT: the server lost its script cache (SCRIPT FLUSH, or an EVAL refused while
+      // a cluster node rejoined) and the script did not run. ioredis re-sends such a call as
+      // EVAL, but not under auto-pipelining; ioredis has now forgotten that this connection
+      // had the script, so one retry sends EVAL. Safe: nothing was applied.
+      if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
+        try {
+          return await call();
+        } catch (again) {
+          throw storeError(again);
+        }
+      }
+      throw storeError(err);
+    }
+  }
+}
+
+function storeError(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new StoreError(`redis: ${message}`, { cause: err });
+}

@@ -190,10 +190,10 @@ export class Connections<S> {
     ops.send(socket, helloReply(decision.echo));
     metrics.hellos.labels(decision.uaid === st.requested ? "kept" : "minted").inc();
 
-    // Flush after presence is claimed and routing knows it: an update stored before that
-    // is in this read, one stored after it is delivered directly. Nothing falls between.
-    const announced = this.d.presence.announced?.(decision.uaid);
-    if (announced !== undefined) await announced;
+    // Flush after presence is claimed: an update stored before the claim is in this read,
+    // one stored after it is delivered directly. In a cluster, a PUT that reaches the slot
+    // owner before our announcement does is answered 202; the owner remembers it and tells
+    // us to flush again when the announcement arrives (cluster-presence.ts).
     await this.flush(socket);
     this.replay(socket, c);
   }

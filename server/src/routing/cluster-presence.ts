@@ -52,13 +52,21 @@ export interface ClusterPresenceDeps<S> {
 }
 
 const MAX_RETRIES_PER_TICK = 5_000;
+/** How long, and for how many UAIDs, an owner remembers answering "absent". */
+const RECENT_ABSENT_MS = 10_000;
+const RECENT_ABSENT_MAX = 100_000;
 
 export class ClusterPresence<S> implements Presence<S>, Route {
   private readonly local = new Map<string, S>();
   private readonly owned = new Map<string, Holder>();
   private readonly unconfirmed = new Set<string>();
-  /** Announcements to a remote owner still in flight, by UAID (see `announced`). */
-  private readonly announcing = new Map<string, Promise<void>>();
+  /**
+   * Owner side: UAIDs for which a route was answered "absent" recently, with when (ms). An
+   * announcement of a claim made before that answer tells its node to flush again: the PUT
+   * was stored after the node's hello flush read the store but reached us before the
+   * announcement, so the socket would otherwise never see it. Bounded in size and age.
+   */
+  private readonly recentAbsent = new Map<string, number>();
   private owners: Owners = [];
 
   constructor(private readonly d: ClusterPresenceDeps<S>) {}
@@ -87,24 +95,8 @@ export class ClusterPresence<S> implements Presence<S>, Route {
   claim(uaid: string, socket: S): S | undefined {
     const old = this.local.get(uaid);
     this.local.set(uaid, socket);
-    const p = this.announce(uaid, socket);
-    if (p !== undefined) {
-      this.announcing.set(uaid, p);
-      void p.then(() => {
-        if (this.announcing.get(uaid) === p) this.announcing.delete(uaid);
-      });
-    }
+    this.announce(uaid, socket);
     return old === socket ? undefined : old;
-  }
-
-  /**
-   * Settles when the slot owner has heard of the latest claim of `uaid` (or could not be
-   * reached). The hello flush waits for it: an update stored after an earlier flush could
-   * otherwise reach an owner that does not know the socket yet, get a 202, and sit in the
-   * store while the socket stays open.
-   */
-  announced(uaid: string): Promise<void> | undefined {
-    return this.announcing.get(uaid);
   }
 
   release(uaid: string, socket: S): void {
@@ -123,7 +115,7 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     else this.d.request(owner, req).catch(() => {}); // the owner forgets it when its table moves anyway
   }
 
-  private announce(uaid: string, socket: S): Promise<void> | undefined {
+  private announce(uaid: string, socket: S): void {
     const owner = this.ownerOf(uaid);
     const req: PresenceRequest = {
       op: "announce",
@@ -133,24 +125,26 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     };
     if (owner === undefined) {
       this.unconfirmed.add(uaid);
-      return undefined;
+      return;
     }
     if (owner === this.d.self) {
-      this.handle(req);
-      this.confirm(uaid, socket);
-      return undefined;
+      const r = this.handle(req) as Record<string, unknown>;
+      this.confirm(uaid, socket, r.flush === 1);
+      return;
     }
-    return this.d.request(owner, req).then(
-      () => this.confirm(uaid, socket),
+    this.d.request(owner, req).then(
+      (r) => this.confirm(uaid, socket, r.flush === 1),
       () => {
         this.unconfirmed.add(uaid);
       },
     );
   }
 
-  private confirm(uaid: string, socket: S): void {
-    if (this.unconfirmed.delete(uaid) && this.local.get(uaid) === socket)
+  /** The owner knows `socket` holds `uaid`; flush when PUTs may have missed it meanwhile. */
+  private confirm(uaid: string, socket: S, missed: boolean): void {
+    if ((this.unconfirmed.delete(uaid) || missed) && this.local.get(uaid) === socket) {
       this.d.confirmed(uaid, socket);
+    }
   }
 
   /** Retries unconfirmed announcements (bounded per call). */
@@ -189,6 +183,7 @@ export class ClusterPresence<S> implements Presence<S>, Route {
   handle(req: PresenceRequest): Record<string, unknown> | Promise<Record<string, unknown>> {
     switch (req.op) {
       case "announce": {
+        const missed = this.takeRecentAbsent(req.uaid, req.since);
         const cur = this.owned.get(req.uaid);
         if (cur === undefined || cur.since <= req.since) {
           this.owned.set(req.uaid, { node: req.node, since: req.since });
@@ -198,7 +193,7 @@ export class ClusterPresence<S> implements Presence<S>, Route {
           // The announcement is older than what we hold (a late re-announce): it loses.
           this.sendEvict(req.uaid, { node: req.node, since: req.since });
         }
-        return {};
+        return missed ? { flush: 1 } : {};
       }
       case "withdraw": {
         const cur = this.owned.get(req.uaid);
@@ -218,6 +213,27 @@ export class ClusterPresence<S> implements Presence<S>, Route {
       case "route":
         return this.routeRequest(req).then((r) => ({ d: r === "delivered" ? 1 : 0 }));
     }
+  }
+
+  private noteAbsent(uaid: string): void {
+    this.recentAbsent.delete(uaid);
+    this.recentAbsent.set(uaid, Date.now());
+    if (this.recentAbsent.size > RECENT_ABSENT_MAX) {
+      this.recentAbsent.delete(this.recentAbsent.keys().next().value!);
+    }
+  }
+
+  /**
+   * Whether a route for `uaid` was answered "absent" at or after the claim being announced
+   * (`since` is the claim time in µs-scale units of the holder's clock). An "absent" from
+   * before the claim was for an offline client, whose hello flush already read that update.
+   * Node clocks are assumed to agree to well under the hello → announce time.
+   */
+  private takeRecentAbsent(uaid: string, since: number): boolean {
+    const at = this.recentAbsent.get(uaid);
+    if (at === undefined) return false;
+    this.recentAbsent.delete(uaid);
+    return at >= Math.floor(since / 1000) && Date.now() - at <= RECENT_ABSENT_MS;
   }
 
   private sendEvict(uaid: string, h: Holder): void {
@@ -264,7 +280,10 @@ export class ClusterPresence<S> implements Presence<S>, Route {
 
   private async routeAsOwner(uaid: string, frame: string): Promise<RouteResult> {
     const h = this.owned.get(uaid);
-    if (h === undefined) return "absent";
+    if (h === undefined) {
+      this.noteAbsent(uaid);
+      return "absent";
+    }
     if (h.node === this.d.self) {
       const s = this.local.get(uaid);
       return s !== undefined && this.d.send(s, frame) ? "delivered" : "absent";

@@ -8,11 +8,6 @@ export interface Presence<S> {
   claim(uaid: string, socket: S): S | undefined;
   /** Forgets `uaid` if (and only if) `socket` still holds it. */
   release(uaid: string, socket: S): void;
-  /**
-   * Settles once routing knows the latest claim of `uaid` (cluster: the slot owner heard
-   * of it); `undefined` when it already does. The hello flush waits for it.
-   */
-  announced?(uaid: string): Promise<void> | undefined;
   /** The socket holding `uaid` on this node, if any. */
   find(uaid: string): S | undefined;
   /** Number of UAIDs present. */

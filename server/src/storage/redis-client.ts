@@ -10,7 +10,7 @@
  * - `commandTimeout`: a command that gets no reply (Redis stalled, packets dropped) rejects.
  * - the connection itself is re-established in the background (bounded back-off), so the
  *   same client works again once Redis is back, with no restart.
- * - auto-pipelining: commands issued in the same tick share one write.
+ * - auto-pipelining (unless turned off): commands issued in the same tick share one write.
  */
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { SCRIPTS, type StoreScripts } from "./redis-scripts.js";
@@ -21,6 +21,7 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** Connection options, plus the store's own (prefix, clock, health), read by `RedisStore`. */
 interface CommonOptions {
   readonly username?: string;
   readonly password?: string;
@@ -30,12 +31,18 @@ interface CommonOptions {
   readonly commandTimeoutMs?: number;
   /** Bounds each connection attempt and `RedisStore.open`; default 2000. */
   readonly connectTimeoutMs?: number;
-  /** How long `healthy()` waits for PONG; default 500. */
+  /** How long `healthy()` waits for an answer; default 500. */
   readonly healthTimeoutMs?: number;
   /** Clock for pending-update expiry (epoch ms); default `Date.now`. */
   readonly now?: () => number;
   /** Connection-level errors (the client reconnects by itself); for the shell to log. */
   readonly onError?: (err: Error) => void;
+  /**
+   * ioredis auto-pipelining (default on): calls made in the same tick share one write,
+   * which saves Redis CPU under load (Redis is shared by the region) but adds a little
+   * client CPU and latency when calls come one at a time.
+   */
+  readonly autoPipelining?: boolean;
 }
 
 export type RedisStoreOptions = CommonOptions &
@@ -73,7 +80,7 @@ export function createClient(options: RedisStoreOptions): StoreClient {
   if (options.mode === "cluster") {
     const cluster: ClusterOptions = {
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
+      enableAutoPipelining: options.autoPipelining ?? true,
       scripts: SCRIPTS,
       slotsRefreshTimeout: node.commandTimeout,
       // A command whose master is down or migrating is retried up to `maxRedirections`
@@ -92,7 +99,7 @@ export function createClient(options: RedisStoreOptions): StoreClient {
     const common: RedisOptions = {
       ...node,
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
+      enableAutoPipelining: options.autoPipelining ?? true,
       scripts: SCRIPTS,
       retryStrategy: (times) => Math.min(times * 100, 1000),
     };
@@ -104,6 +111,7 @@ export function createClient(options: RedisStoreOptions): StoreClient {
             sentinels: options.sentinels.map(({ host, port }) => ({ host, port })),
             name: options.sentinelName,
             sentinelPassword: options.sentinelPassword,
+            sentinelCommandTimeout: node.commandTimeout,
             // No `failoverDetector`: ioredis 5 sets it up asynchronously after connecting,
             // and a client closed meanwhile leaks its sentinel connections (and their
             // reconnect timers). Failovers are followed anyway: a sentinel disconnects the

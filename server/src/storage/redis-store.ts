@@ -8,6 +8,9 @@
  * with `StoreError`, fast: nothing waits for Redis to come back. The client reconnects in
  * the background, so the same store works again once Redis does.
  *
+ * Arguments are trusted (normalised ids, see `store.ts`); a version outside u64 or a
+ * non-finite TTL is a caller bug and rejects with RangeError, not StoreError.
+ *
  * Durability is Redis's: "stored" means the master applied it. Surviving a Redis crash
  * needs `appendonly yes` with `appendfsync always` (with `everysec`, Redis may answer before
  * the write reaches the file and a crash then loses up to about a second of updates);
@@ -186,10 +189,11 @@ export class RedisStore implements MessageStore {
     try {
       return await call();
     } catch (err) {
-      // NOSCRIPT: the server lost its script cache (SCRIPT FLUSH, or an EVAL refused while
-      // a cluster node rejoined) and the script did not run. ioredis re-sends such a call as
-      // EVAL, but not under auto-pipelining; ioredis has now forgotten that this connection
-      // had the script, so one retry sends EVAL. Safe: nothing was applied.
+      // NOSCRIPT: the script did not run, because the server does not have it (an EVAL
+      // refused while a cluster node rejoined leaves ioredis believing it does). ioredis
+      // usually re-sends such a call as EVAL itself, but not on that path (cluster with
+      // auto-pipelining). It has now forgotten the script for this connection, so one
+      // retry sends EVAL. Safe: nothing was applied.
       if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
         try {
           return await call();

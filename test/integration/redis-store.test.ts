@@ -1,0 +1,288 @@
+/**
+ * RedisStore on real redis-server processes: the shared MessageStore contract in every
+ * deployment mode (standalone, Sentinel, Cluster), then what is specific to Redis — where
+ * keys land, what they hold, how versions compare, in what order writes apply.
+ * Failure and recovery: `redis-failure.test.ts`.
+ */
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { keysOf } from "../../server/src/storage/redis-schema.js";
+import { RedisStore, type RedisStoreOptions } from "../../server/src/storage/redis-store.js";
+import { storeContract } from "../../server/src/storage/store.contract.js";
+import { StoreError } from "../../server/src/storage/store.js";
+import {
+  type ClusterSetup,
+  type RedisServer,
+  redisCommand,
+  startCluster,
+  startRedis,
+  startSentinel,
+  until,
+} from "../support/redis.js";
+
+const DAY = 24 * 3600;
+const MAX_U64 = 18446744073709551615n;
+
+const id = () => randomUUID().replaceAll("-", "");
+
+/** A clock the test moves by hand. */
+function manualClock(start = Date.now()) {
+  let t = start;
+  return {
+    read: () => t,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
+}
+
+/**
+ * Stores that the contract made and did not clean up: node 20 skips `afterEach` for a test
+ * that calls `t.skip()`, and an open store would keep this process alive (it reconnects).
+ * Registered first, so they close before the servers go away.
+ */
+const unclosed = new Set<RedisStore>();
+after(() => Promise.all([...unclosed].map((s) => s.close())));
+
+/** Starts a deployment on first use (once per file) and disposes it when the file ends. */
+function lazily<T extends { dispose(): Promise<void> }>(start: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | undefined;
+  after(async () => {
+    await (await started?.catch(() => undefined))?.dispose();
+  });
+  return () => {
+    started ??= start();
+    return started;
+  };
+}
+
+const standalone = lazily(() => startRedis());
+const sentinel = lazily(() => startSentinel());
+const cluster = lazily(() => startCluster());
+
+type Connection =
+  | { mode: "standalone"; url: string }
+  | { mode: "sentinel"; sentinels: { host: string; port: number }[]; sentinelName: string }
+  | { mode: "cluster"; nodes: { host: string; port: number }[] };
+
+/** The contract's `make`: a fresh store per test on the shared deployment. */
+function maker(connect: () => Promise<Connection>, clock: "injected" | "real") {
+  return async () => {
+    const c = clock === "injected" ? manualClock() : undefined;
+    const options: RedisStoreOptions = { ...(await connect()), now: c?.read };
+    const store = await RedisStore.open(options);
+    unclosed.add(store);
+    return {
+      store,
+      ...(c && { now: { advance: c.advance } }),
+      cleanup: async () => {
+        unclosed.delete(store);
+        await store.close();
+      },
+    };
+  };
+}
+
+const standaloneConn = async (): Promise<Connection> => ({
+  mode: "standalone",
+  url: (await standalone()).url,
+});
+storeContract("RedisStore standalone (injected clock)", maker(standaloneConn, "injected"));
+storeContract("RedisStore standalone (real clock)", maker(standaloneConn, "real"));
+storeContract(
+  "RedisStore sentinel",
+  maker(async () => {
+    const s = await sentinel();
+    return { mode: "sentinel", sentinels: [...s.sentinels], sentinelName: s.name };
+  }, "injected"),
+);
+storeContract(
+  "RedisStore cluster",
+  maker(async () => ({ mode: "cluster", nodes: [...(await cluster()).seeds] }), "injected"),
+);
+
+describe("RedisStore on Redis Cluster", () => {
+  let setup: ClusterSetup;
+  let store: RedisStore;
+  before(async () => {
+    setup = await cluster();
+    store = await RedisStore.open({ mode: "cluster", nodes: [...setup.seeds] });
+  });
+  after(() => store.close());
+
+  it("puts both keys of a UAID in one slot, and spreads UAIDs over every master", async () => {
+    const port = setup.nodes[0]!.port;
+    const slots = new Set<number>();
+    for (let i = 0; i < 50; i++) {
+      const uaid = id();
+      const k = keysOf("edition:", uaid);
+      const u = Number(await redisCommand(port, ["CLUSTER", "KEYSLOT", k.registrations]));
+      const p = Number(await redisCommand(port, ["CLUSTER", "KEYSLOT", k.pending]));
+      assert.equal(u, p, `${k.registrations} and ${k.pending} share a slot`);
+      slots.add(u);
+      await store.register(uaid, uaid);
+      assert.equal(await store.savePending(uaid, uaid, uaid, 1n, DAY), "stored");
+    }
+    assert.ok(slots.size > 40, "UAIDs hash to many slots");
+    for (const n of setup.nodes) {
+      const keys = Number(await redisCommand(n.port, ["DBSIZE"]));
+      assert.ok(keys > 0, `master ${n.port} holds some UAIDs`);
+    }
+  });
+
+  it("keeps working when the masters forget their scripts (SCRIPT FLUSH)", async () => {
+    const ch = id();
+    const uaid = id();
+    await store.register(uaid, ch);
+    assert.equal(await store.savePending(uaid, ch, ch, 1n, DAY), "stored");
+    const flush = () =>
+      Promise.all(setup.nodes.map((n) => redisCommand(n.port, ["SCRIPT", "FLUSH"])));
+    await flush();
+    assert.equal(await store.savePending(uaid, ch, ch, 2n, DAY), "stored");
+    await flush();
+    assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: 2n }]);
+    await flush();
+    await store.ack(uaid, [{ channel: ch, version: 2n }]);
+    assert.deepEqual(await store.pending(uaid), []);
+  });
+});
+
+describe("RedisStore on standalone Redis", () => {
+  let server: RedisServer;
+  let store: RedisStore;
+  const clock = manualClock();
+  const raw = (...args: string[]) => redisCommand(server.port, args);
+  before(async () => {
+    server = await standalone();
+    store = await RedisStore.open({ mode: "standalone", url: server.url, now: clock.read });
+  });
+  after(() => store.close());
+
+  it("stores a u64 version as its exact decimal digits and returns it as a bigint", async () => {
+    const ch = id();
+    const uaid = id();
+    await store.register(uaid, ch);
+    await store.savePending(uaid, ch, ch, MAX_U64, DAY);
+    const value = await raw("HGET", keysOf("edition:", uaid).pending, ch);
+    assert.match(value, /^\d+:18446744073709551615:/);
+    assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: MAX_U64 }]);
+  });
+
+  it("ack compares versions as u64 integers: not as doubles, not as text", async () => {
+    const cases: [pending: bigint, acked: bigint, deleted: boolean][] = [
+      [9007199254740993n, 9007199254740992n, false], // equal as doubles
+      [MAX_U64, MAX_U64 - 1n, false], // equal as doubles
+      [10n, 9n, false], // "10" < "9" as text
+      [9n, 10n, true],
+      [0n, 0n, true],
+      [MAX_U64 - 1n, MAX_U64, true],
+    ];
+    for (const [pending, acked, deleted] of cases) {
+      const ch = id();
+      const uaid = id();
+      await store.register(uaid, ch);
+      await store.savePending(uaid, ch, ch, pending, DAY);
+      await store.ack(uaid, [{ channel: ch, version: acked }]);
+      const left = await store.pending(uaid);
+      assert.deepEqual(
+        left,
+        deleted ? [] : [{ channelID: ch, version: pending }],
+        `${acked} acks ${pending}`,
+      );
+    }
+  });
+
+  it("applies calls in the order they were issued, even when not awaited one by one", async () => {
+    const ch = id();
+    const uaid = id();
+    await store.register(uaid, ch);
+    // A client acks version 1 while a PUT of version 2 arrives: the newer one must survive.
+    const calls = [
+      store.savePending(uaid, ch, ch, 1n, DAY),
+      store.ack(uaid, [{ channel: ch, version: 1n }]),
+      store.savePending(uaid, ch, ch, 2n, DAY),
+      store.ack(uaid, [{ channel: ch, version: 1n }]),
+    ];
+    await Promise.all(calls);
+    assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: 2n }]);
+  });
+
+  it("gives the pending key an EXPIRE that a shorter TTL never shortens; registrations never expire", async () => {
+    const [a, b] = [id(), id()];
+    const uaid = await registered(a, b);
+    const k = keysOf("edition:", uaid);
+    await store.savePending(uaid, a, a, 1n, 3600);
+    await store.savePending(uaid, b, b, 1n, 60);
+    const ttl = Number(await raw("PTTL", k.pending));
+    assert.ok(ttl > 3_590_000 && ttl <= 3_600_000, `pending key PTTL ${ttl}`);
+    assert.equal(await raw("PTTL", k.registrations), "-1");
+  });
+
+  it("lets Redis drop an abandoned UAID's pending updates by itself, keeping its registrations", async () => {
+    const ch = id();
+    const uaid = await registered(ch);
+    const k = keysOf("edition:", uaid);
+    await store.savePending(uaid, ch, ch, 1n, 1);
+    await until(
+      async () => (await raw("EXISTS", k.pending)) === "0",
+      5000,
+      "the pending key to expire",
+    );
+    assert.equal(await store.channelCount(uaid), 1);
+  });
+
+  it("deletes expired updates from Redis when reading", async () => {
+    const [a, b] = [id(), id()];
+    const uaid = await registered(a, b);
+    const k = keysOf("edition:", uaid);
+    await store.savePending(uaid, a, a, 1n, 10);
+    await store.savePending(uaid, b, b, 2n, 20);
+    clock.advance(10_000);
+    assert.deepEqual(await store.pending(uaid), [{ channelID: b, version: 2n }]);
+    assert.equal(await raw("HLEN", k.pending), "1");
+    clock.advance(10_000);
+    assert.deepEqual(await store.pending(uaid), []);
+    assert.equal(await raw("EXISTS", k.pending), "0", "the emptied hash is gone");
+  });
+
+  it("authenticates with a password, and does not open without it", async (t) => {
+    const secured = await startRedis({ password: "s3cret", t });
+    await assert.rejects(
+      RedisStore.open({ mode: "standalone", url: secured.url, connectTimeoutMs: 500 }),
+      StoreError,
+    );
+    for (const options of [
+      { url: secured.url, password: "s3cret" },
+      { url: `redis://:s3cret@127.0.0.1:${secured.port}` },
+    ]) {
+      const authed = await RedisStore.open({ mode: "standalone", ...options });
+      try {
+        await authed.addUser(id());
+        assert.equal(await authed.healthy(), true);
+      } finally {
+        await authed.close();
+      }
+    }
+  });
+
+  it("keeps every key under the configured prefix", async () => {
+    const other = await RedisStore.open({ mode: "standalone", url: server.url, keyPrefix: "x:" });
+    try {
+      const ch = id();
+      const uaid = id();
+      await other.register(uaid, ch);
+      await other.savePending(uaid, ch, ch, 1n, DAY);
+      assert.equal(await raw("EXISTS", `x:{${uaid}}:u`, `x:{${uaid}}:p`), "2");
+      assert.equal(await store.hasUser(uaid), false, "invisible under the default prefix");
+    } finally {
+      await other.close();
+    }
+  });
+
+  async function registered(...channels: string[]): Promise<string> {
+    const uaid = id();
+    for (const c of channels) await store.register(uaid, c);
+    return uaid;
+  }
+});

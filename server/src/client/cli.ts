@@ -81,7 +81,10 @@ function onMessage(raw: string): void {
         open(m.redirect);
         return;
       }
-      if (m.status !== 200) return fail(`hello refused: ${raw}`);
+      if (m.status !== 200) {
+        fail(`hello refused: ${raw}`);
+        return;
+      }
       if (m.uaid !== state.uaid) state = { uaid: String(m.uaid), channels: {} };
       console.log(`connected as uaid ${state.uaid}`);
       const have = Object.keys(state.channels).length;
@@ -94,7 +97,10 @@ function onMessage(raw: string): void {
       return;
     }
     case "register": {
-      if (m.status !== 200) return fail(`register refused: ${raw}`);
+      if (m.status !== 200) {
+        fail(`register refused: ${raw}`);
+        return;
+      }
       state.channels[String(m.channelID)] = String(m.pushEndpoint);
       console.log(`channel ${m.channelID}\n  endpoint ${m.pushEndpoint}`);
       save();

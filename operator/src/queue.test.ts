@@ -58,8 +58,15 @@ test("rate-limited retries back off exponentially per key and forget resets", ()
 
 test("addAfter keeps the earliest pending add", async () => {
   const q = new WorkQueue();
-  q.addAfter("k", 10_000);
-  q.addAfter("k", 5);
-  assert.equal(await q.get(), "k");
-  q.shutDown();
+  // The queue's timers are unref'd (they must not keep an operator alive); hold the event
+  // loop open while this test waits on one.
+  const hold = setInterval(() => {}, 1_000);
+  try {
+    q.addAfter("k", 10_000);
+    q.addAfter("k", 5);
+    assert.equal(await q.get(), "k");
+  } finally {
+    clearInterval(hold);
+    q.shutDown();
+  }
 });

@@ -422,6 +422,7 @@ describe("cluster settings", () => {
         clusterSecret: "s".repeat(16),
         redirectThresholdPercent: 90,
         memberRefreshMs: 1000,
+        regionStateDir: "/etc/edition/regions",
       },
     );
   });
@@ -456,6 +457,7 @@ describe("cluster settings", () => {
         clusterSecret: "a-long-enough-secret",
         redirectThresholdPercent: 75,
         memberRefreshMs: 500,
+        regionStateDir: "/etc/edition/regions",
       },
     );
   });

@@ -10,6 +10,19 @@ const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
 
+/** Label children created once per value: hot paths look them up per event. */
+function memo<C>(make: (value: string) => C): (value: string) => C {
+  const children = new Map<string, C>();
+  return (value) => {
+    let c = children.get(value);
+    if (c === undefined) {
+      c = make(value);
+      children.set(value, c);
+    }
+    return c;
+  };
+}
+
 export function createMetrics(registry: Registry, prefix = "edition_") {
   collectDefaultMetrics({ register: registry });
   const connections = new Gauge({
@@ -226,6 +239,18 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     storeErrors,
     draining,
     errors,
+    /** Pre-bound children for the per-event paths. */
+    bound: {
+      put: memo((status) => puts.labels(status)),
+      handshake: memo((outcome) => handshakes.labels(outcome)),
+      hello: memo((outcome) => hellos.labels(outcome)),
+      registration: memo((commandOutcome) => {
+        const [command, outcome] = commandOutcome.split(":") as [string, string];
+        return registrations.labels(command, outcome);
+      }),
+      closed: memo((reason) => closed.labels(reason)),
+      storeSeconds: memo((operation) => storeSeconds.labels(operation)),
+    },
   };
 }
 

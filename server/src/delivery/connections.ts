@@ -81,7 +81,7 @@ export class Connections<S> {
     this.anonymous.delete(socket);
     if (c.uaid !== undefined) this.d.presence.release(c.uaid, socket);
     this.d.metrics.connections.dec();
-    this.d.metrics.closed.labels(closeReason(code)).inc();
+    this.d.metrics.bound.closed(closeReason(code)).inc();
   }
 
   /** One text frame from the client. */
@@ -188,7 +188,7 @@ export class Connections<S> {
     const replaced = this.d.presence.claim(decision.uaid, socket);
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
     ops.send(socket, helloReply(decision.echo));
-    metrics.hellos.labels(decision.uaid === st.requested ? "kept" : "minted").inc();
+    metrics.bound.hello(decision.uaid === st.requested ? "kept" : "minted").inc();
 
     // Flush after presence is claimed: an update stored before the claim is in this read,
     // one stored after it is delivered directly. In a cluster, a PUT that reaches the slot
@@ -255,7 +255,7 @@ export class Connections<S> {
       this.storageFailure(socket, c, st.raw, "register", err);
       return;
     }
-    this.d.metrics.registrations.labels("register", "ok").inc();
+    this.d.metrics.bound.registration("register:ok").inc();
     const token = this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
     this.d.ops.send(
       socket,
@@ -276,7 +276,7 @@ export class Connections<S> {
         return;
       }
     }
-    this.d.metrics.registrations.labels("unregister", "ok").inc();
+    this.d.metrics.bound.registration("unregister:ok").inc();
     this.d.ops.send(socket, unregisterReply(st.channelID));
   }
 

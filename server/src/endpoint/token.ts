@@ -8,7 +8,14 @@
  *
  * The channelID is kept in the client's own spelling so notifications echo it as sent.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  type KeyObject,
+  randomBytes,
+  randomFillSync,
+} from "node:crypto";
 import { normalizeUuid, uuidBytes, uuidFromBytes } from "../protocol/ids.js";
 
 export interface TokenKey {
@@ -31,19 +38,32 @@ export interface EndpointTarget {
 const NONCE = 12;
 const TAG = 16;
 const MAX_TOKEN_CHARS = 512;
+/** Nonces come from a CSPRNG pool refilled this many bytes at a time; each byte used once. */
+const NONCE_POOL = 4096;
+/**
+ * Decoded tokens kept, oldest dropped first. App servers PUT to the same endpoints again and
+ * again; an AES-GCM decipher per PUT was the largest single cost of the endpoint. Only
+ * tokens that authenticated are kept, so garbage cannot fill it with anything but misses.
+ */
+const DECODE_CACHE = 10_000;
 
 export class TokenCodec {
-  private readonly byId = new Map<number, Buffer>();
+  private readonly byId = new Map<number, KeyObject>();
   private readonly minting: TokenKey;
+  private readonly mintKey: KeyObject;
+  private readonly nonces = Buffer.allocUnsafe(NONCE_POOL);
+  private noncesAt = NONCE_POOL;
+  private readonly cache = new Map<string, EndpointTarget>();
 
   /** `keys[0]` mints; all decode. */
   constructor(keys: readonly TokenKey[]) {
     if (keys.length === 0) throw new Error("TokenCodec needs at least one key");
     for (const k of keys) {
       if (k.key.length !== 32) throw new Error(`token key ${k.id} must be 32 bytes`);
-      this.byId.set(k.id, k.key);
+      this.byId.set(k.id, createSecretKey(k.key));
     }
     this.minting = keys[0]!;
+    this.mintKey = this.byId.get(this.minting.id)!;
   }
 
   encode(t: { region: string; uaid: string; channelID: string }): string {
@@ -52,8 +72,13 @@ export class TokenCodec {
     const plain = Buffer.concat([Buffer.of(region.length), region, uuidBytes(t.uaid), channelID]);
     const head = Buffer.allocUnsafe(1 + NONCE);
     head[0] = this.minting.id;
-    randomBytes(NONCE).copy(head, 1);
-    const cipher = createCipheriv("aes-256-gcm", this.minting.key, head.subarray(1));
+    if (this.noncesAt + NONCE > NONCE_POOL) {
+      randomFillSync(this.nonces);
+      this.noncesAt = 0;
+    }
+    this.nonces.copy(head, 1, this.noncesAt, this.noncesAt + NONCE);
+    this.noncesAt += NONCE;
+    const cipher = createCipheriv("aes-256-gcm", this.mintKey, head.subarray(1));
     cipher.setAAD(head.subarray(0, 1));
     const body = Buffer.concat([head, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
     return body.toString("base64url");
@@ -61,6 +86,17 @@ export class TokenCodec {
 
   /** The target of `token`, or `undefined` when it does not decode or authenticate. */
   decode(token: string): EndpointTarget | undefined {
+    const hit = this.cache.get(token);
+    if (hit !== undefined) return hit;
+    const t = this.decodeUncached(token);
+    if (t !== undefined) {
+      if (this.cache.size >= DECODE_CACHE) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(token, t);
+    }
+    return t;
+  }
+
+  private decodeUncached(token: string): EndpointTarget | undefined {
     if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
     const raw = Buffer.from(token, "base64url");
     // base64url decoding silently skips foreign characters; a re-encode must round-trip.

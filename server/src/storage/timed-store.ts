@@ -4,19 +4,28 @@
  * Errors are still counted where they are handled (`edition_store_errors_total`), since only
  * the caller knows what a failure meant for the client. Operation labels are snake_case.
  */
-import type { Histogram } from "prom-client";
 import type { MessageStore } from "./store.js";
 
 type Sweeping = MessageStore & { sweep?: (budget: number) => number };
 
-export function timedStore(store: Sweeping, seconds: Histogram<"operation">): Sweeping {
-  const time = async <T>(operation: string, run: () => Promise<T>): Promise<T> => {
-    const end = seconds.labels(operation).startTimer();
-    try {
-      return await run();
-    } finally {
-      end();
-    }
+export function timedStore(
+  store: Sweeping,
+  seconds: (operation: string) => { observe(v: number): void },
+): Sweeping {
+  // One promise reaction per call, no extra async frame: this wraps every store call.
+  const time = <T>(operation: string, run: () => Promise<T>): Promise<T> => {
+    const child = seconds(operation);
+    const t0 = performance.now();
+    return run().then(
+      (v) => {
+        child.observe((performance.now() - t0) / 1000);
+        return v;
+      },
+      (err: unknown) => {
+        child.observe((performance.now() - t0) / 1000);
+        throw err;
+      },
+    );
   };
   const timed: Sweeping = {
     hasUser: (uaid) => time("has_user", () => store.hasUser(uaid)),

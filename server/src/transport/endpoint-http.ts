@@ -32,7 +32,7 @@ function writeResult(
   opts: EndpointOptions,
   metrics: Metrics,
 ): void {
-  metrics.puts.labels(String(r.status)).inc();
+  metrics.bound.put(String(r.status)).inc();
   res.writeStatus(STATUS_LINE[r.status] ?? `${r.status} Error`);
   res.writeHeader("Content-Type", "application/json");
   if (opts.corsOrigin !== undefined)
@@ -79,15 +79,21 @@ export function attachEndpoint(
         );
         return;
       }
-      // The chunk is only valid during this callback: copy it.
-      const part = Buffer.from(chunk.slice(0));
-      body = body === undefined ? part : Buffer.concat([body, part]);
-      if (!isLast) return;
+      // The chunk is only valid during this callback: decode a one-chunk body (the usual
+      // case) at once, copy chunks of a longer one.
+      let text: string;
+      if (body === undefined && isLast) text = Buffer.from(chunk).toString("utf8");
+      else {
+        const part = Buffer.from(chunk.slice(0));
+        body = body === undefined ? part : Buffer.concat([body, part]);
+        if (!isLast) return;
+        // Form bodies are UTF-8 (WHATWG urlencoded parsing).
+        text = body.toString("utf8");
+      }
       const input: UpdateInput = {
         token,
         contentType,
-        // Form bodies are UTF-8 (WHATWG urlencoded parsing); latin1 turned raw "é" into "Ã©".
-        body: body.toString("utf8"),
+        body: text,
         query,
         startedAt,
       };
@@ -110,7 +116,7 @@ export function attachEndpoint(
       methodNotAllowed(res, metrics);
       return;
     }
-    metrics.puts.labels("200").inc();
+    metrics.bound.put("200").inc();
     res
       .writeStatus("200 OK")
       .writeHeader("Access-Control-Allow-Origin", opts.corsOrigin)
@@ -133,7 +139,7 @@ export function attachEndpoint(
 }
 
 function methodNotAllowed(res: HttpResponse, metrics: Metrics): void {
-  metrics.puts.labels("405").inc();
+  metrics.bound.put("405").inc();
   res
     .writeStatus("405 Method Not Allowed")
     .writeHeader("Allow", "PUT")

@@ -70,13 +70,13 @@ export function attachWebSocket(
       const verdict = opts.admit();
       if (verdict !== "ok") {
         // Refuse fast under a storm or while draining: no queueing of handshakes.
-        metrics.handshakes
-          .labels(verdict === "capacity" ? "refused_capacity" : "refused_draining")
+        metrics.bound
+          .handshake(verdict === "capacity" ? "refused_capacity" : "refused_draining")
           .inc();
         res.writeStatus("503 Service Unavailable").writeHeader("Retry-After", "5").end("{}");
         return;
       }
-      metrics.handshakes.labels("accepted").inc();
+      metrics.bound.handshake("accepted").inc();
       const offered = req.getHeader("sec-websocket-protocol");
       const protocol =
         offered !== "" && offered.split(",").some((p) => p.trim() === SUBPROTOCOL)

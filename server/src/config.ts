@@ -81,6 +81,21 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** Settings that only a cluster member reads: set without etcd, they are a mistake. */
+const CLUSTER_ONLY = [
+  "EDITION_NODE_ID",
+  "EDITION_ETCD_PREFIX",
+  "EDITION_LEASE_TTL_SECONDS",
+  "EDITION_SLOTS",
+  "EDITION_ROUTER_PORT",
+  "EDITION_ROUTER_URL",
+  "EDITION_ADVERTISE_WS_URL",
+  "EDITION_CLUSTER_SECRET",
+  "EDITION_REDIRECT_THRESHOLD_PERCENT",
+  "EDITION_MEMBER_REFRESH_MS",
+  "EDITION_REGION_STATE_DIR",
+];
+
 const KNOWN = new Set([
   "EDITION_ROLE",
   "EDITION_HOST",
@@ -100,18 +115,8 @@ const KNOWN = new Set([
   "EDITION_DRAIN_RATE",
   "EDITION_CORS_ORIGIN",
   "EDITION_LOG_LEVEL",
-  "EDITION_NODE_ID",
   "EDITION_ETCD_ENDPOINTS",
-  "EDITION_ETCD_PREFIX",
-  "EDITION_LEASE_TTL_SECONDS",
-  "EDITION_SLOTS",
-  "EDITION_ROUTER_PORT",
-  "EDITION_ROUTER_URL",
-  "EDITION_ADVERTISE_WS_URL",
-  "EDITION_CLUSTER_SECRET",
-  "EDITION_REDIRECT_THRESHOLD_PERCENT",
-  "EDITION_MEMBER_REFRESH_MS",
-  "EDITION_REGION_STATE_DIR",
+  ...CLUSTER_ONLY,
   "EDITION_REDIS_URL",
   "EDITION_REDIS_MODE",
   "EDITION_REDIS_SENTINELS",
@@ -119,21 +124,6 @@ const KNOWN = new Set([
   "EDITION_REDIS_PASSWORD",
   "EDITION_REDIS_KEY_PREFIX",
 ]);
-
-/** Settings that only a cluster member reads: set without etcd, they are a mistake. */
-const CLUSTER_ONLY = [
-  "EDITION_NODE_ID",
-  "EDITION_ETCD_PREFIX",
-  "EDITION_LEASE_TTL_SECONDS",
-  "EDITION_SLOTS",
-  "EDITION_ROUTER_PORT",
-  "EDITION_ROUTER_URL",
-  "EDITION_ADVERTISE_WS_URL",
-  "EDITION_CLUSTER_SECRET",
-  "EDITION_REDIRECT_THRESHOLD_PERCENT",
-  "EDITION_MEMBER_REFRESH_MS",
-  "EDITION_REGION_STATE_DIR",
-];
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 

@@ -48,8 +48,11 @@ function proof(secret: string, nonce: string): Buffer {
   return createHmac("sha256", secret).update(nonce).digest();
 }
 
-/** Splits a stream into lines, bounded: a line past MAX_LINE destroys the socket. */
-function onLines(socket: Socket, cb: (line: string) => void): void {
+/**
+ * Reads one JSON object per line, bounded: a line past MAX_LINE, or one that is not JSON,
+ * destroys the socket (a peer that speaks anything else is not one of ours).
+ */
+function onMessages(socket: Socket, cb: (msg: RouterMessage) => void): void {
   let buf = "";
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => {
@@ -57,7 +60,14 @@ function onLines(socket: Socket, cb: (line: string) => void): void {
     let nl = buf.indexOf("\n");
     let start = 0;
     while (nl >= 0) {
-      cb(buf.slice(start, nl));
+      let msg: RouterMessage;
+      try {
+        msg = JSON.parse(buf.slice(start, nl)) as RouterMessage;
+      } catch {
+        socket.destroy();
+        return;
+      }
+      cb(msg);
       start = nl + 1;
       nl = buf.indexOf("\n", start);
     }
@@ -123,14 +133,7 @@ export class RouterServer {
       // Unauthenticated peers get a short window to prove themselves.
       const authTimer = setTimeout(() => socket.destroy(), 5_000);
       socket.write(`${JSON.stringify({ nonce })}\n`);
-      onLines(socket, (line) => {
-        let msg: RouterMessage;
-        try {
-          msg = JSON.parse(line) as RouterMessage;
-        } catch {
-          socket.destroy();
-          return;
-        }
+      onMessages(socket, (msg) => {
         if (!authed) {
           const given =
             typeof msg.auth === "string" ? Buffer.from(msg.auth, "hex") : Buffer.alloc(0);
@@ -226,14 +229,7 @@ class PeerConnection {
     const writer = new BatchedWriter(socket, true);
     this.writer = writer;
     this.ready = false;
-    onLines(socket, (line) => {
-      let msg: RouterMessage;
-      try {
-        msg = JSON.parse(line) as RouterMessage;
-      } catch {
-        socket.destroy();
-        return;
-      }
+    onMessages(socket, (msg) => {
       if (!this.ready) {
         if (typeof msg.nonce !== "string") {
           socket.destroy();

@@ -38,6 +38,15 @@ export interface BenchOptions {
   readonly nodeArgs: readonly string[];
   /** The whole run is killed past this. */
   readonly deadlineSeconds: number;
+  /**
+   * The 3-node cluster mode (cluster.ts): `also` (default: after the single-node bench),
+   * `only` (`--cluster`), `skip` (`--cluster=no`).
+   */
+  readonly cluster: "also" | "only" | "skip";
+  /** Clients of the cluster mode, spread over its nodes. */
+  readonly clusterClients: number;
+  /** The cluster nodes' member lease (s): a killed node leaves the table after it (node default 5). */
+  readonly clusterLeaseTtl: number;
 }
 
 const FULL = {
@@ -56,6 +65,8 @@ const FULL = {
   server: fileURLToPath(new URL("../server/dist/main.js", import.meta.url)),
   nodeArgs: "",
   deadline: 300,
+  clusterClients: 10_000,
+  clusterLeaseTtl: 5,
 };
 const QUICK = {
   ...FULL,
@@ -93,15 +104,25 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     const name = (eq < 0 ? a.slice(2) : a.slice(2, eq)).replace(/-([a-z])/g, (_, c: string) =>
       c.toUpperCase(),
     );
-    if (name === "quick" && eq < 0) given.set("quick", "1");
+    if ((name === "quick" || name === "cluster") && eq < 0) given.set(name, "1");
     else if (eq >= 0) given.set(name, a.slice(eq + 1));
     else if (i + 1 < argv.length) given.set(name, argv[++i]!);
     else throw new OptionsError(`--${name} needs a value`);
   }
+  const problems0: string[] = [];
   const quick = ["1", "true", "yes"].includes(given.get("quick") ?? "");
   given.delete("quick");
+  const clusterArg = given.get("cluster");
+  given.delete("cluster");
+  let cluster: BenchOptions["cluster"] = "also";
+  if (clusterArg !== undefined) {
+    if (["1", "true", "yes", "only"].includes(clusterArg)) cluster = "only";
+    else if (["0", "false", "no", "skip"].includes(clusterArg)) cluster = "skip";
+    else if (clusterArg !== "also")
+      problems0.push(`cluster: ${clusterArg} is not one of only, no, also`);
+  }
   const base: Record<string, number | string> = quick ? QUICK : FULL;
-  const problems: string[] = [];
+  const problems: string[] = [...problems0];
   for (const k of given.keys()) if (!(k in base)) problems.push(`unknown option ${k}`);
   const num = (k: Key, min: number, max: number): number => {
     const v = given.get(k);
@@ -131,6 +152,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     server: resolve(given.get("server") ?? FULL.server),
     nodeArgs: (given.get("nodeArgs") ?? "").split(" ").filter((a) => a !== ""),
     deadlineSeconds: num("deadline", 10, 3600),
+    cluster,
+    clusterClients: Math.round(num("clusterClients", 30, 100_000)),
+    clusterLeaseTtl: Math.round(num("clusterLeaseTtl", 2, 60)),
   };
   if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(opts.host))
     problems.push(`host: ${opts.host} is not a 127.0.0.0/8 address`);
@@ -144,6 +168,12 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     if (Math.ceil(opts[k] / opts.workers) + opts.httpSockets + 200 > fdLimit)
       problems.push(`workers: ${opts.workers} is too few for ${opts[k]} connections`);
   }
+  if (Math.ceil(opts.clusterClients / opts.workers) + 3 * opts.httpSockets + 200 > fdLimit)
+    problems.push(`workers: ${opts.workers} is too few for ${opts.clusterClients} cluster clients`);
+  if (Math.ceil(opts.clusterClients / 2) + 200 > fdLimit)
+    problems.push(
+      `clusterClients: ${opts.clusterClients} too many for 3 nodes after one is killed`,
+    );
   if (!existsSync(opts.server))
     problems.push(`server: ${opts.server} does not exist (build first)`);
   if (problems.length > 0) throw new OptionsError(problems.join("; "));

@@ -103,6 +103,7 @@ function fmt(v: number | undefined, unit: string): string {
   if (v === undefined) return "";
   if (!Number.isFinite(v)) return String(v);
   if (unit === "KiB" || unit === "ms") return `${v.toFixed(v < 10 ? 3 : 1)} ${unit}`;
+  if (unit === "s") return `${v.toFixed(2)} s`;
   return `${Math.round(v).toLocaleString("en-US")} ${unit}`;
 }
 

@@ -8,6 +8,15 @@
  * and once, with default flags, for speed (connect rate, then PUT throughput and latency).
  */
 import { cpus } from "node:os";
+import {
+  type ClusterResult,
+  clusterDetails,
+  clusterFigures,
+  clusterNoiseWarning,
+  killCluster,
+  runCluster,
+  writeClusterJson,
+} from "./cluster.js";
 import { runLatency } from "./latency.js";
 import { type BenchOptions, OptionsError, parseOptions, rampSteps } from "./options.js";
 import { clockTicksPerSecond } from "./proc-stats.js";
@@ -192,9 +201,16 @@ async function bench(o: BenchOptions): Promise<BenchResult> {
   };
 }
 
+function withCluster(r: BenchResult, cluster: ClusterResult | undefined): BenchResult {
+  const out: BenchResult & { cluster?: ClusterResult } = { ...r };
+  if (cluster !== undefined) out.cluster = cluster;
+  return out;
+}
+
 function abort(why: string): never {
   log(`bench: ${why}`);
   for (const s of running) s.kill();
+  killCluster();
   process.exit(1);
 }
 
@@ -211,15 +227,32 @@ async function main(): Promise<void> {
     o.deadlineSeconds * 1000,
   );
   process.on("SIGINT", () => abort("interrupted"));
+  const started = Date.now();
   try {
-    const result = await bench(o);
-    const fs = figures(result);
-    const warning = noiseWarning(result);
+    const single = o.cluster === "only" ? undefined : await bench(o);
+    const cluster = o.cluster === "skip" ? undefined : await runCluster(o, clockTicksPerSecond());
+    const fs = [
+      ...(single === undefined ? [] : figures(single)),
+      ...(cluster === undefined ? [] : clusterFigures(cluster)),
+    ];
+    const warnings = [
+      single === undefined ? "" : noiseWarning(single),
+      cluster === undefined ? "" : clusterNoiseWarning(cluster),
+    ].filter((w) => w !== "");
+    const text = [
+      single === undefined ? "" : details(single),
+      cluster === undefined ? "" : clusterDetails(cluster),
+    ].filter((d) => d !== "");
     process.stdout.write(
-      `\n${table(fs)}\n${warning === "" ? "" : `${warning}\n`}\n${details(result)}\n`,
+      `\n${table(fs)}\n${warnings.map((w) => `${w}\n`).join("")}\n${text.join("\n")}\n`,
     );
-    const file = writeJson(result, fs);
-    process.stdout.write(`\nresults: ${file} (${result.seconds.toFixed(0)} s)\n`);
+    // One JSON per run: the single-node result with the cluster's under `cluster`.
+    const file =
+      single === undefined
+        ? writeClusterJson(cluster!, fs)
+        : writeJson(withCluster(single, cluster), fs);
+    const seconds = (Date.now() - started) / 1000;
+    process.stdout.write(`\nresults: ${file} (${seconds.toFixed(0)} s)\n`);
   } catch (err) {
     abort(err instanceof Error ? (err.stack ?? err.message) : String(err));
   }

@@ -1,0 +1,798 @@
+/**
+ * `npm run bench -- --cluster`: a 3-node cluster on loopback with the Redis store (real
+ * etcd; real Redis with AOF `appendfsync always`; the nodes from `server/dist/main.js`
+ * under plain `node`), measured by client workers (`cluster-worker.ts`) that PUT through a
+ * node other than the one holding each client's socket:
+ *
+ * 1. throughput: closed loops of cross-node PUT → notification → ack, per CPU second of
+ *    the three nodes (Redis's CPU reported apart, and the total including it);
+ * 2. latency: open loop at `latency-load` × that capacity, cross-node, timed in the
+ *    client process from PUT start to the notification's arrival (worker 0: light probe);
+ * 3. recovery: kill -9 of one node (not the coordinator) holding a third of the clients;
+ *    each victim client gets one PUT while it is offline and reconnects with jitter; the
+ *    time from the kill until 99 % / 100 % of them are reconnected and flushed, and zero
+ *    loss over the whole run (every 2xx-answered version reached its client).
+ */
+import { type ChildProcess, fork, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_SLOTS } from "../server/src/routing/slot-table.js";
+import { type EtcdServer, startEtcd } from "../test/support/etcd.js";
+import { type RedisServer, startRedis } from "../test/support/redis.js";
+import {
+  type ClusterCommand,
+  type ClusterReport,
+  type ClusterReportKind,
+  type ClusterWorkerConfig,
+  isClusterReport,
+  type RecoveryReport,
+} from "./cluster-protocol.js";
+import type { BenchOptions } from "./options.js";
+import { cpuSeconds } from "./proc-stats.js";
+import type { Figure } from "./report.js";
+import { scrape } from "./server-metrics.js";
+import { SourceAddresses } from "./source-addresses.js";
+import { type Percentiles, percentiles } from "./stats.js";
+import { totals } from "./throughput.js";
+import { share } from "./worker-pool.js";
+
+const NODES = 3;
+const WORKER = fileURLToPath(new URL("./cluster-worker.ts", import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+const CONVERGE_TIMEOUT_MS = 20_000;
+const TAIL_MS = 20_000;
+const RECOVERY_TIMEOUT_MS = 40_000;
+const ADDRESSES_PER_WORKER = 2;
+const PROBE_SHARE = 0.1;
+const PROBE_MIN = 50;
+const PROBE_MAX = 500;
+/** Other jobs' CPU above this share of a core makes a phase's figures noisy. */
+const NOISY_CORES = 0.3;
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+// ---- processes ----
+
+interface ClusterNode {
+  readonly id: string;
+  readonly pid: number;
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
+
+/** Kills every process this mode started (for an aborted run). */
+export function killCluster(): void {
+  for (const c of children) c.kill("SIGKILL");
+}
+
+function startNode(
+  host: string,
+  entry: string,
+  flags: readonly string[],
+  env: Record<string, string>,
+): Promise<ClusterNode> {
+  const base: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("EDITION_")) base[k] = v;
+  const child = spawn(process.execPath, [...flags, entry], {
+    env: { ...base, ...env, EDITION_HOST: host, EDITION_PORT: "0", EDITION_METRICS_PORT: "0" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.add(child);
+  const exited = new Promise<void>((r) =>
+    child.once("exit", () => {
+      children.delete(child);
+      r();
+    }),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${env.EDITION_NODE_ID}: no listening line within ${START_TIMEOUT_MS} ms`));
+    }, START_TIMEOUT_MS);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${env.EDITION_NODE_ID} exited with ${code} before listening`));
+    });
+    // Read stdout for the whole run so the node never blocks on a full pipe.
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (!line.startsWith('{"') || !line.includes('"listening"')) return;
+      let e: { event?: unknown; port?: unknown; metricsPort?: unknown };
+      try {
+        e = JSON.parse(line) as typeof e;
+      } catch {
+        return;
+      }
+      if (e.event !== "listening" || typeof e.port !== "number") return;
+      clearTimeout(timer);
+      resolve({
+        id: env.EDITION_NODE_ID!,
+        pid: child.pid!,
+        port: e.port,
+        metricsPort: e.metricsPort as number,
+        child,
+        exited,
+      });
+    });
+  });
+}
+
+async function stopNode(n: ClusterNode): Promise<void> {
+  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
+  n.child.kill("SIGTERM");
+  const timer = setTimeout(() => n.child.kill("SIGKILL"), 5000);
+  await n.exited;
+  clearTimeout(timer);
+}
+
+/** Every node owns slots of one table and sees every other node (the region converged). */
+async function converged(host: string, nodes: readonly ClusterNode[]): Promise<void> {
+  const end = Date.now() + CONVERGE_TIMEOUT_MS;
+  let last = "";
+  for (;;) {
+    const views = await Promise.all(
+      nodes.map((n) => scrape(host, n.metricsPort, 1000).catch(() => new Map<string, number>())),
+    );
+    const owned = views.map((v) => v.get("edition_slots_owned") ?? 0);
+    const members = views.map((v) => v.get("edition_members") ?? 0);
+    last = `slots owned ${owned.join("/")}, members seen ${members.join("/")}`;
+    if (owned.every((x) => x > 0) && members.every((m) => m === nodes.length)) {
+      // One table: the shares add up to every slot.
+      if (owned.reduce((a, b) => a + b, 0) === DEFAULT_SLOTS) return;
+    }
+    if (Date.now() > end)
+      throw new Error(`cluster did not converge in ${CONVERGE_TIMEOUT_MS} ms: ${last}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// ---- client workers ----
+
+type Waiter = (r: ClusterReport | Error) => void;
+
+class Worker {
+  private waiter: Waiter | undefined;
+  private exited = false;
+  readonly child: ChildProcess;
+
+  constructor(cfg: ClusterWorkerConfig) {
+    this.child = fork(WORKER, [], {
+      execArgv: ["--import", "tsx"],
+      env: { ...process.env, BENCH_CLUSTER_WORKER: JSON.stringify(cfg) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    children.add(this.child);
+    this.child.on("message", (m: unknown) => {
+      if (isClusterReport(m)) this.take(m);
+    });
+    this.child.on("exit", (code, signal) => {
+      children.delete(this.child);
+      this.exited = true;
+      this.take(new Error(`cluster client worker exited (${code ?? signal})`));
+    });
+  }
+
+  private take(r: ClusterReport | Error): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.(r);
+  }
+
+  next<K extends ClusterReportKind>(
+    kind: K,
+    timeoutMs: number,
+    cmd?: ClusterCommand,
+  ): Promise<Extract<ClusterReport, { kind: K }>> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) {
+        reject(new Error("cluster client worker has exited"));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new Error(`cluster client worker: no "${kind}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = (r) => {
+        clearTimeout(timer);
+        if (r instanceof Error) reject(r);
+        else if (r.kind === "failed") reject(new Error(`cluster client worker: ${r.message}`));
+        else if (r.kind !== kind) reject(new Error(`expected ${kind}, got ${r.kind}`));
+        else resolve(r as Extract<ClusterReport, { kind: K }>);
+      };
+      if (cmd !== undefined) this.child.send(cmd);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((r) => this.child.once("exit", () => r()));
+    await this.next("stopped", 10_000, { cmd: "stop" }).catch(() => undefined);
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    await gone;
+    clearTimeout(timer);
+  }
+}
+
+class Pool {
+  constructor(readonly workers: readonly Worker[]) {}
+  get pids(): number[] {
+    return this.workers.map((w) => w.child.pid ?? 0).filter((p) => p > 0);
+  }
+  run<K extends ClusterReportKind>(
+    command: (i: number) => ClusterCommand,
+    kind: K,
+    timeoutMs: number,
+  ): Promise<Extract<ClusterReport, { kind: K }>[]> {
+    return Promise.all(this.workers.map((w, i) => w.next(kind, timeoutMs, command(i))));
+  }
+  stop(): Promise<unknown> {
+    return Promise.all(this.workers.map((w) => w.stop()));
+  }
+}
+
+// ---- CPU ----
+
+export interface ClusterCpu {
+  readonly wallSeconds: number;
+  /** The push nodes' CPU seconds (those alive at both ends of the window). */
+  readonly nodeSeconds: number;
+  readonly redisSeconds: number;
+  readonly etcdSeconds: number;
+  readonly clientSeconds: number;
+  /** Busy CPU of the machine (niced jobs excluded) minus all of the above. */
+  readonly otherSeconds: number;
+}
+
+function machineBusySeconds(ticks: number): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  const [, user, , system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / ticks;
+}
+
+/** The etcd process(es) this bench started: children of this process named `etcd`. */
+function etcdPids(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (comm === "etcd" && ppid === process.pid) out.push(Number(d));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+class CpuWindow {
+  private readonly t0 = performance.now();
+  private readonly first: number[][];
+  constructor(
+    private readonly groups: readonly (readonly number[])[],
+    private readonly ticks: number,
+  ) {
+    this.first = groups.map((g) => g.map((pid) => this.read(pid)));
+    this.machine0 = machineBusySeconds(ticks);
+  }
+  private readonly machine0: number;
+  private read(pid: number): number {
+    try {
+      return cpuSeconds(pid, this.ticks);
+    } catch {
+      return Number.NaN; // exited
+    }
+  }
+  /** Per group: the sum over pids alive at both ends. */
+  stop(): { wall: number; groups: number[]; machine: number } {
+    const groups = this.groups.map((g, gi) => {
+      let s = 0;
+      g.forEach((pid, i) => {
+        const d = this.read(pid) - this.first[gi]![i]!;
+        if (Number.isFinite(d)) s += d;
+      });
+      return s;
+    });
+    return {
+      wall: (performance.now() - this.t0) / 1000,
+      groups,
+      machine: machineBusySeconds(this.ticks) - this.machine0,
+    };
+  }
+}
+
+function cpuWindow(
+  nodes: readonly number[],
+  redis: number,
+  pool: Pool,
+  ticks: number,
+): () => ClusterCpu {
+  const w = new CpuWindow([nodes, [redis], etcdPids(), pool.pids], ticks);
+  return () => {
+    const r = w.stop();
+    const [node, red, etcd, clients] = r.groups as [number, number, number, number];
+    return {
+      wallSeconds: r.wall,
+      nodeSeconds: node,
+      redisSeconds: red,
+      etcdSeconds: etcd,
+      clientSeconds: clients,
+      otherSeconds: Math.max(0, r.machine - node - red - etcd - clients),
+    };
+  };
+}
+
+// ---- phases ----
+
+export interface ClusterLoad {
+  readonly puts: number;
+  readonly completed: number;
+  readonly acks: number;
+  readonly failed: number;
+  readonly statuses: Readonly<Record<string, number>>;
+  readonly cpu: ClusterCpu;
+}
+
+export interface ClusterResult {
+  readonly mode: "cluster";
+  readonly startedAt: string;
+  readonly seconds: number;
+  readonly options: BenchOptions;
+  readonly machine: { readonly cpus: number; readonly node: string; readonly clockTicks: number };
+  readonly nodes: number;
+  readonly nodeRuntime: string;
+  readonly clients: number;
+  readonly perNode: readonly number[];
+  readonly connect: { readonly seconds: number; readonly failed: number; readonly cpu: ClusterCpu };
+  readonly throughput: ClusterLoad & {
+    readonly serverAcks: number | undefined;
+    readonly acksPerNodeCpuSecond: number;
+    readonly acksPerCpuSecondWithRedis: number;
+    readonly capacityPerSecond: number;
+  };
+  readonly latency: ClusterLoad & {
+    readonly targetRate: number;
+    readonly probeRate: number;
+    readonly achievedRate: number;
+    readonly latencyMs: Percentiles;
+    readonly allLatencyMs: Percentiles;
+    readonly maxScheduleLagMs: number;
+    readonly clientLoopDelayP99Ms: number;
+  };
+  readonly recovery: {
+    readonly victim: string;
+    readonly victimClients: number;
+    readonly killedAt: number;
+    /** Seconds after the kill, per victim client. */
+    readonly droppedS: Percentiles;
+    readonly reconnectedS: Percentiles;
+    readonly recoveredS: Percentiles;
+    readonly recovered: number;
+    /** Seconds from the kill until 99 % / 100 % of the victim's clients were reconnected and flushed. */
+    readonly t99: number;
+    readonly t100: number;
+    readonly putsAccepted: number;
+    readonly putsRejected: number;
+    readonly putRetries: number;
+    readonly putStatuses: Readonly<Record<string, number>>;
+    readonly lostClients: number;
+    readonly lostUpdates: number;
+    readonly otherDrops: number;
+    readonly reconnectAttempts: number;
+    readonly problems: readonly string[];
+    readonly survivorsConvergedS: number | undefined;
+    readonly cpu: ClusterCpu;
+  };
+}
+
+function sumStatuses(rs: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rs) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** Time (s) by which `share` of `n` events had happened; Infinity if fewer did. */
+function timeToShare(sortedS: readonly number[], n: number, part: number): number {
+  const need = Math.ceil(n * part);
+  if (need === 0) return 0;
+  return sortedS.length >= need ? sortedS[need - 1]! : Number.POSITIVE_INFINITY;
+}
+
+export async function runCluster(o: BenchOptions, ticks: number): Promise<ClusterResult> {
+  const started = Date.now();
+  const host = o.host;
+  log(`cluster: etcd, Redis (AOF, appendfsync always), ${NODES} nodes from ${o.server}`);
+  let etcd: EtcdServer | undefined;
+  let redis: RedisServer | undefined;
+  const nodes: ClusterNode[] = [];
+  let pool: Pool | undefined;
+  try {
+    [etcd, redis] = await Promise.all([startEtcd(), startRedis({ aof: true })]);
+    const env: Record<string, string> = {
+      EDITION_ETCD_ENDPOINTS: etcd.endpoint,
+      EDITION_ETCD_PREFIX: `/edition-bench-${randomBytes(4).toString("hex")}`,
+      EDITION_REDIS_URL: redis.url,
+      EDITION_CLUSTER_SECRET: randomBytes(24).toString("hex"),
+      EDITION_TOKEN_KEYS: `1:${randomBytes(32).toString("base64")}`,
+      EDITION_ROUTER_PORT: "0",
+      // The node's defaults unless told (the cluster tests shorten the lease to 2 s).
+      EDITION_LEASE_TTL_SECONDS: String(o.clusterLeaseTtl),
+      EDITION_LOG_LEVEL: "info",
+      // The bench closes its clients before stopping the nodes: no drain to wait for.
+      EDITION_DRAIN_DEADLINE_SECONDS: "0",
+    };
+    for (let i = 0; i < NODES; i++)
+      nodes.push(
+        await startNode(host, o.server, o.nodeArgs, { ...env, EDITION_NODE_ID: `node-${i}` }),
+      );
+    await converged(host, nodes);
+    log(
+      `  nodes: ${nodes.map((n) => `${n.id} pid ${n.pid} port ${n.port}`).join(", ")}; redis pid ${redis.pid}`,
+    );
+
+    const addresses = new SourceAddresses();
+    pool = new Pool(
+      Array.from(
+        { length: o.workers },
+        (_, index) =>
+          new Worker({
+            index,
+            nodes: nodes.map((n) => ({ host, port: n.port })),
+            localAddresses: addresses.take(ADDRESSES_PER_WORKER),
+            httpSockets: Math.max(4, Math.ceil(o.httpSockets / 2)),
+          }),
+      ),
+    );
+    const p = pool;
+    await Promise.all(p.workers.map((w) => w.next("ready", START_TIMEOUT_MS)));
+    const nodePids = nodes.map((n) => n.pid);
+    const redisPid = redis.pid;
+    const window = () => cpuWindow(nodePids, redisPid, p, ticks);
+
+    // Connect: every client hello + register, round-robin over the nodes.
+    const total = o.clusterClients;
+    log(`  connecting ${total} clients over ${NODES} nodes from ${o.workers} workers`);
+    const c0 = Date.now();
+    const connectCpu = window();
+    const connected = await p.run(
+      (i) => ({
+        cmd: "connect",
+        total: share(total, o.workers, i),
+        concurrency: o.connectConcurrency,
+        timeoutMs: 60_000,
+      }),
+      "connected",
+      90_000,
+    );
+    const connect = {
+      seconds: (Date.now() - c0) / 1000,
+      failed: connected.reduce((a, r) => a + r.failed, 0),
+      cpu: connectCpu(),
+    };
+    const perNode = nodes.map((_, i) => connected.reduce((a, r) => a + (r.perNode[i] ?? 0), 0));
+    const open = connected.reduce((a, r) => a + r.open, 0);
+    if (open < total)
+      throw new Error(
+        `only ${open} of ${total} clients connected: ${connected
+          .flatMap((r) => r.errors)
+          .slice(0, 3)
+          .join(" | ")}`,
+      );
+
+    // Throughput: closed loops, cross-node.
+    const closedLoop = (durationMs: number) =>
+      p.run(
+        () => ({ cmd: "closed-loop", concurrency: o.putConcurrency, durationMs }),
+        "load",
+        durationMs + TAIL_MS,
+      );
+    const serverAcks = async () => {
+      let s = 0;
+      for (const n of nodes)
+        s +=
+          (await scrape(host, n.metricsPort)).get('edition_notifications_total{outcome="acked"}') ??
+          0;
+      return s;
+    };
+    log(`  cluster: closed-loop cross-node PUT → notification → ack for ${o.durationSeconds} s`);
+    if (o.warmupSeconds > 0) await closedLoop(o.warmupSeconds * 1000);
+    const acks0 = await serverAcks().catch(() => undefined);
+    const tpCpu = window();
+    const tpReports = await closedLoop(o.durationSeconds * 1000);
+    const tpUse = tpCpu();
+    const acks1 = await serverAcks().catch(() => undefined);
+    const tp = totals(tpReports);
+    if (tp.completed === 0) throw new Error(`no PUT completed: ${JSON.stringify(tp.statuses)}`);
+    const throughput = {
+      ...tp,
+      cpu: tpUse,
+      serverAcks: acks0 === undefined || acks1 === undefined ? undefined : acks1 - acks0,
+      acksPerNodeCpuSecond: tp.acks / tpUse.nodeSeconds,
+      acksPerCpuSecondWithRedis: tp.acks / (tpUse.nodeSeconds + tpUse.redisSeconds),
+      capacityPerSecond: tp.completed / tpUse.wallSeconds,
+    };
+
+    // Latency: open loop at latency-load × capacity; worker 0 is the light probe.
+    const targetRate = throughput.capacityPerSecond * o.latencyLoad;
+    const probing = o.workers > 1;
+    const probeRate = probing
+      ? Math.min(PROBE_MAX, Math.max(PROBE_MIN, targetRate * PROBE_SHARE))
+      : targetRate;
+    const loadRate = probing ? Math.max(1, (targetRate - probeRate) / (o.workers - 1)) : 0;
+    log(
+      `  cluster: open-loop cross-node PUTs at ${Math.round(targetRate)}/s for ${o.durationSeconds} s`,
+    );
+    const latCpu = window();
+    const latReports = await p.run(
+      (i) => ({
+        cmd: "open-loop",
+        ratePerSecond: i === 0 ? probeRate : loadRate,
+        durationMs: o.durationSeconds * 1000,
+      }),
+      "load",
+      o.durationSeconds * 1000 + TAIL_MS,
+    );
+    const latUse = latCpu();
+    const lt = totals(latReports);
+    const latency = {
+      ...lt,
+      cpu: latUse,
+      targetRate,
+      probeRate,
+      achievedRate: lt.completed / o.durationSeconds,
+      latencyMs: percentiles(latReports[0]!.latenciesMs),
+      allLatencyMs: percentiles(latReports.flatMap((r) => r.latenciesMs)),
+      maxScheduleLagMs: Math.max(...latReports.map((r) => r.maxScheduleLagMs)),
+      clientLoopDelayP99Ms: Math.max(...latReports.map((r) => r.loopDelayP99Ms)),
+    };
+
+    // Recovery: kill -9 of a node that is not the coordinator.
+    const roles = await Promise.all(
+      nodes.map(async (n) => (await scrape(host, n.metricsPort)).get("edition_coordinator") ?? 0),
+    );
+    const victimIndex = Math.max(
+      0,
+      roles.findIndex((x) => x !== 1),
+    );
+    const victim = nodes[victimIndex]!;
+    const survivors = nodes.filter((n) => n !== victim);
+    const armed = await p.run(() => ({ cmd: "arm", victim: victimIndex }), "armed", 10_000);
+    const victimClients = armed.reduce((a, r) => a + r.victimClients, 0);
+    log(`  kill -9 ${victim.id} (pid ${victim.pid}) holding ${victimClients} clients`);
+    const recCpu = cpuWindow(
+      survivors.map((n) => n.pid),
+      redisPid,
+      p,
+      ticks,
+    );
+    victim.child.kill("SIGKILL");
+    const killedAt = Date.now();
+    const recovering = p.run(
+      () => ({ cmd: "recover", timeoutMs: RECOVERY_TIMEOUT_MS }),
+      "recovered",
+      RECOVERY_TIMEOUT_MS + TAIL_MS,
+    );
+    // Meanwhile: when the survivors own every slot again (context, outside the figures).
+    let survivorsConvergedS: number | undefined;
+    await victim.exited;
+    try {
+      await converged(host, survivors);
+      survivorsConvergedS = (Date.now() - killedAt) / 1000;
+    } catch {
+      survivorsConvergedS = undefined;
+    }
+    const recReports: RecoveryReport[] = await recovering;
+    const recUse = recCpu();
+    const after = (xs: readonly number[]) =>
+      xs.map((x) => (x - killedAt) / 1000).sort((a, b) => a - b);
+    const recoveredS = after(recReports.flatMap((r) => r.recoveredAt));
+    const sum = (f: (r: RecoveryReport) => number) => recReports.reduce((a, r) => a + f(r), 0);
+    const recovery = {
+      victim: victim.id,
+      victimClients,
+      killedAt,
+      droppedS: percentiles(after(recReports.flatMap((r) => r.droppedAt))),
+      reconnectedS: percentiles(after(recReports.flatMap((r) => r.helloAt))),
+      recoveredS: percentiles(recoveredS),
+      recovered: recoveredS.length,
+      t99: timeToShare(recoveredS, victimClients, 0.99),
+      t100: timeToShare(recoveredS, victimClients, 1),
+      putsAccepted: sum((r) => r.putsAccepted),
+      putsRejected: sum((r) => r.putsRejected),
+      putRetries: sum((r) => r.putRetries),
+      putStatuses: sumStatuses(recReports.map((r) => r.putStatuses)),
+      lostClients: sum((r) => r.lostClients),
+      lostUpdates: sum((r) => r.lostUpdates),
+      otherDrops: sum((r) => r.otherDrops),
+      reconnectAttempts: sum((r) => r.reconnectAttempts),
+      problems: recReports.flatMap((r) => r.problems),
+      survivorsConvergedS,
+      cpu: recUse,
+    };
+
+    return {
+      mode: "cluster",
+      startedAt: new Date(started).toISOString(),
+      seconds: (Date.now() - started) / 1000,
+      options: o,
+      machine: { cpus: cpus().length, node: process.version, clockTicks: ticks },
+      nodes: NODES,
+      nodeRuntime: `plain node ${o.server}`,
+      clients: total,
+      perNode,
+      connect,
+      throughput,
+      latency,
+      recovery,
+    };
+  } finally {
+    await pool?.stop();
+    await Promise.allSettled(nodes.map(stopNode));
+    await Promise.allSettled([etcd?.dispose(), redis?.dispose()]);
+  }
+}
+
+// ---- report ----
+
+export function clusterFigures(r: ClusterResult): Figure[] {
+  const t = r.throughput;
+  const l = r.latency;
+  const rec = r.recovery;
+  const rate = Math.round(l.targetRate);
+  return [
+    {
+      figure: "cluster: PUT → notification → ack per node CPU-s (3 nodes)",
+      node: t.acksPerNodeCpuSecond,
+      unit: "/CPU-s",
+      target: "≥ 15,000",
+      met: t.acksPerNodeCpuSecond >= 15_000,
+    },
+    {
+      figure: "cluster: the same per CPU-s of nodes + Redis",
+      node: t.acksPerCpuSecondWithRedis,
+      unit: "/CPU-s",
+      target: `Redis ${(t.cpu.redisSeconds / t.cpu.wallSeconds).toFixed(2)} cores`,
+    },
+    {
+      figure: "cluster: capacity, closed loop (this machine, clients included)",
+      node: t.capacityPerSecond,
+      unit: "/s",
+      target: `nodes ${(t.cpu.nodeSeconds / t.cpu.wallSeconds).toFixed(2)} cores`,
+    },
+    {
+      figure: `cluster: cross-node PUT → socket p50 at ${rate}/s`,
+      node: l.latencyMs.p50,
+      unit: "ms",
+      target: "",
+    },
+    {
+      figure: `cluster: cross-node PUT → socket p90 at ${rate}/s`,
+      node: l.latencyMs.p90,
+      unit: "ms",
+      target: "",
+    },
+    {
+      figure: `cluster: cross-node PUT → socket p99 at ${rate}/s`,
+      node: l.latencyMs.p99,
+      unit: "ms",
+      target: "≤ 10 ms",
+      met: l.latencyMs.p99 <= 10,
+    },
+    {
+      figure: `cluster: cross-node PUT → socket max at ${rate}/s`,
+      node: l.latencyMs.max,
+      unit: "ms",
+      target: "",
+    },
+    {
+      figure: `kill -9 (${rec.victimClients} of ${r.clients} clients): 99 % reconnected + flushed`,
+      node: rec.t99,
+      unit: "s",
+      target: "≤ 10 s",
+      met: rec.t99 <= 10,
+    },
+    {
+      figure: "kill -9: 100 % reconnected + flushed",
+      node: rec.t100,
+      unit: "s",
+      target: "",
+    },
+    {
+      figure: "kill -9: updates answered 2xx and never received (whole run)",
+      node: rec.lostUpdates,
+      unit: "updates",
+      target: "0",
+      met: rec.lostUpdates === 0 && rec.putsAccepted === rec.victimClients,
+    },
+  ];
+}
+
+function phases(r: ClusterResult): [string, ClusterCpu][] {
+  return [
+    ["connect", r.connect.cpu],
+    ["throughput", r.throughput.cpu],
+    ["latency", r.latency.cpu],
+    ["recovery", r.recovery.cpu],
+  ];
+}
+
+function noisy(u: ClusterCpu): boolean {
+  return u.otherSeconds / u.wallSeconds > NOISY_CORES;
+}
+
+export function clusterNoiseWarning(r: ClusterResult): string {
+  const hit = phases(r).filter(([, u]) => noisy(u));
+  if (hit.length === 0) return "";
+  return (
+    `warning: other jobs on this machine used more than ${NOISY_CORES} of a core during: ` +
+    `${hit.map(([n]) => n).join(", ")}; those figures are noisy, repeat the run.`
+  );
+}
+
+export function clusterDetails(r: ClusterResult): string {
+  const out: string[] = [];
+  const ms = (p: Percentiles) =>
+    `p50 ${p.p50.toFixed(3)}, p90 ${p.p90.toFixed(3)}, p99 ${p.p99.toFixed(3)}, max ${p.max.toFixed(1)} ms (${p.count} PUTs)`;
+  const s = (p: Percentiles) =>
+    `p50 ${p.p50.toFixed(2)}, p99 ${p.p99.toFixed(2)}, max ${p.max.toFixed(2)} s (${p.count})`;
+  out.push(
+    `cluster: ${r.nodes} nodes (${r.nodeRuntime}), Redis store (AOF always), ${r.clients} clients ` +
+      `(per node ${r.perNode.join("/")}), lease TTL ${r.options.clusterLeaseTtl} s, ${r.options.workers} client workers; connect ${r.connect.seconds.toFixed(1)} s, failed ${r.connect.failed}`,
+  );
+  const t = r.throughput;
+  out.push(
+    `throughput (cross-node): ${t.completed} completed / ${t.puts} PUTs in ${t.cpu.wallSeconds.toFixed(1)} s; ` +
+      `CPU-s nodes ${t.cpu.nodeSeconds.toFixed(2)}, Redis ${t.cpu.redisSeconds.toFixed(2)}, etcd ${t.cpu.etcdSeconds.toFixed(2)}; ` +
+      `client acks ${t.acks}, server-counted acks ${t.serverAcks ?? "n/a"}; failed ${t.failed}; statuses ${JSON.stringify(t.statuses)}`,
+  );
+  const l = r.latency;
+  out.push(
+    `latency (cross-node): target ${Math.round(l.targetRate)}/s (${r.options.latencyLoad} × capacity), achieved ${Math.round(l.achievedRate)}/s, ` +
+      `failed ${l.failed}; clients: worst schedule lag ${l.maxScheduleLagMs.toFixed(1)} ms, event-loop delay p99 ${l.clientLoopDelayP99Ms.toFixed(1)} ms`,
+  );
+  out.push(`  probe (${Math.round(l.probeRate)}/s, in the table): ${ms(l.latencyMs)}`);
+  out.push(`  every PUT, loaded clients included: ${ms(l.allLatencyMs)}`);
+  const rec = r.recovery;
+  out.push(
+    `recovery: killed ${rec.victim} (not the coordinator) with ${rec.victimClients} clients; after the kill: ` +
+      `sockets closed ${s(rec.droppedS)}; hello answered elsewhere ${s(rec.reconnectedS)}; reconnected + flushed ${s(rec.recoveredS)}`,
+  );
+  out.push(
+    `  post-kill PUTs: ${rec.putsAccepted} answered 2xx, ${rec.putsRejected} never, ${rec.putRetries} retries, statuses ${JSON.stringify(rec.putStatuses)}; ` +
+      `reconnect attempts ${rec.reconnectAttempts}; other clients' drops ${rec.otherDrops}; ` +
+      `clients missing a 2xx update ${rec.lostClients} (${rec.lostUpdates} updates)` +
+      (rec.survivorsConvergedS === undefined
+        ? ""
+        : `; survivors own every slot ${rec.survivorsConvergedS.toFixed(2)} s after the kill`),
+  );
+  if (rec.problems.length > 0) out.push(`  problems: ${rec.problems.slice(0, 5).join(" | ")}`);
+  out.push("CPU cores busy (nodes / Redis / etcd / clients / rest of the machine):");
+  for (const [name, u] of phases(r)) {
+    const c = (x: number) => (x / u.wallSeconds).toFixed(2);
+    out.push(
+      `  ${name.padEnd(11)} ${c(u.nodeSeconds)} / ${c(u.redisSeconds)} / ${c(u.etcdSeconds)} / ${c(u.clientSeconds)} / ${c(u.otherSeconds)}` +
+        (noisy(u) ? "   ← other jobs were busy: noisy" : ""),
+    );
+  }
+  return out.join("\n");
+}
+
+export function writeClusterJson(r: ClusterResult, fs: readonly Figure[]): string {
+  const dir = fileURLToPath(new URL("../.results/", import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}bench-cluster-${r.startedAt.replace(/[:.]/g, "-")}.json`;
+  writeFileSync(file, `${JSON.stringify({ ...r, figures: fs }, null, 2)}\n`);
+  return file;
+}

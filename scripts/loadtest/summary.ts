@@ -173,7 +173,9 @@ export function criteria(summaries: readonly K6Summary[]): Criterion[] {
       }
     }
   }
-  return rows;
+  // Failures first, then by name: the table reads the same from run to run.
+  const rank = (c: Criterion) => (c.verdict === "pass" ? 1 : 0);
+  return rows.sort((a, b) => rank(a) - rank(b) || a.metric.localeCompare(b.metric));
 }
 
 /** The merged value a threshold's aggregation looks at, for people. */

@@ -31,7 +31,7 @@ if (files.length === 0) {
 }
 const r = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=120000", ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=300000", ...files],
   { cwd: root, stdio: "inherit" },
 );
 process.exit(r.status ?? 1);

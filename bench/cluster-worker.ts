@@ -11,9 +11,9 @@
  * and channel. A client that was on the victim gets one PUT right after its socket drops
  * (through a surviving node, while it is offline: stored, then flushed on reconnect).
  */
+
 import { randomUUID } from "node:crypto";
 import http from "node:http";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import WebSocket from "ws";
 import type {
   ClusterCommand,
@@ -22,11 +22,11 @@ import type {
   ClusterWorkerConfig,
   RecoveryReport,
 } from "./cluster-protocol.js";
+import { GRACE_MS, openLoop, settleWithin } from "./schedule.js";
 import type { LoadReport } from "./worker-protocol.js";
 
 const FORM = "application/x-www-form-urlencoded";
 /** After a load's last PUT, how long stragglers may take before they count as failed. */
-const GRACE_MS = 5000;
 const RECONNECT_JITTER_MS = 250;
 const RECONNECT_BOUND_MS = 30_000;
 const POST_KILL_PUT_BOUND_MS = 20_000;
@@ -408,45 +408,15 @@ class ClusterClients {
 
   async openLoop(ratePerSecond: number, durationMs: number): Promise<LoadReport> {
     const t = this.tally();
-    const latencies: number[] = [];
-    const total = Math.max(1, Math.round((ratePerSecond * durationMs) / 1000));
-    const interval = 1000 / ratePerSecond;
-    const start = performance.now();
-    let sent = 0;
-    let maxLag = 0;
-    const loopDelay = monitorEventLoopDelay({ resolution: 2 });
-    loopDelay.enable();
-    const inFlight: Promise<void>[] = [];
-    await new Promise<void>((done) => {
-      const tick = () => {
-        const now = performance.now();
-        const due = Math.min(total, Math.floor((now - start) / interval) + 1);
-        if (due > sent) maxLag = Math.max(maxLag, now - (start + sent * interval));
-        while (sent < due) {
-          sent++;
-          const t0 = performance.now();
-          const { arrived } = this.put(t);
-          inFlight.push(
-            arrived.then((at) => {
-              latencies.push(at - t0);
-              t.completed++;
-            }),
-          );
-        }
-        if (sent < total) setTimeout(tick, 1);
-        else done();
-      };
-      tick();
-    });
-    await settleWithin(Promise.all(inFlight), GRACE_MS);
-    loopDelay.disable();
-    return this.report(
-      t,
-      performance.now() - start,
-      latencies,
-      maxLag,
-      loopDelay.percentile(99) / 1e6,
+    const r = await openLoop(
+      ratePerSecond,
+      durationMs,
+      () => this.put(t).arrived,
+      () => {
+        t.completed++;
+      },
     );
+    return this.report(t, r.elapsedMs, r.latencies, r.maxLagMs, r.loopDelayP99Ms);
   }
 
   // ---- node loss ----
@@ -598,17 +568,6 @@ interface Tally {
   failed: number;
   acksBefore: number;
   statuses: Record<string, number>;
-}
-
-async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    p,
-    new Promise<void>((r) => {
-      timer = setTimeout(r, Math.max(0, ms));
-    }),
-  ]);
-  clearTimeout(timer);
 }
 
 function send(r: ClusterReport): Promise<void> {

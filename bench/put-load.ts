@@ -4,13 +4,13 @@
  * notification arrival are timed on one clock. Each PUT carries a version unique in this
  * worker; the notification is matched by channelID + version.
  */
+
 import http from "node:http";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { ClientSocket, ClientSockets } from "./client-sockets.js";
+import { GRACE_MS, openLoop, settleWithin } from "./schedule.js";
 import type { LoadReport, WorkerConfig } from "./worker-protocol.js";
 
 /** After a load's last PUT, how long stragglers may take before they count as failed. */
-const GRACE_MS = 5000;
 const FORM = "application/x-www-form-urlencoded";
 
 type Arrival = (at: number) => void;
@@ -65,39 +65,15 @@ export class PutLoad {
   /** PUTs at `ratePerSecond` on a fixed schedule (open loop), each timed to its notification. */
   async openLoop(ratePerSecond: number, durationMs: number): Promise<LoadReport> {
     const t = this.tally();
-    const latencies: number[] = [];
-    const total = Math.max(1, Math.round((ratePerSecond * durationMs) / 1000));
-    const interval = 1000 / ratePerSecond;
-    const start = performance.now();
-    let sent = 0;
-    let maxLag = 0;
-    const delay = monitorEventLoopDelay({ resolution: 2 });
-    delay.enable();
-    const inFlight: Promise<void>[] = [];
-    await new Promise<void>((done) => {
-      const tick = () => {
-        const now = performance.now();
-        const due = Math.min(total, Math.floor((now - start) / interval) + 1);
-        if (due > sent) maxLag = Math.max(maxLag, now - (start + sent * interval));
-        while (sent < due) {
-          sent++;
-          const t0 = performance.now();
-          const { arrived } = this.put(t);
-          inFlight.push(
-            arrived.then((at) => {
-              latencies.push(at - t0);
-              t.completed++;
-            }),
-          );
-        }
-        if (sent < total) setTimeout(tick, 1);
-        else done();
-      };
-      tick();
-    });
-    await settleWithin(Promise.all(inFlight), GRACE_MS);
-    delay.disable();
-    return this.report(t, performance.now() - start, latencies, maxLag, delay.percentile(99) / 1e6);
+    const r = await openLoop(
+      ratePerSecond,
+      durationMs,
+      () => this.put(t).arrived,
+      () => {
+        t.completed++;
+      },
+    );
+    return this.report(t, r.elapsedMs, r.latencies, r.maxLagMs, r.loopDelayP99Ms);
   }
 
   close(): void {
@@ -186,16 +162,4 @@ export class PutLoad {
     this.nextSocket++;
     return s;
   }
-}
-
-/** Waits for `p`, but no longer than `ms`. */
-async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    p,
-    new Promise<void>((r) => {
-      timer = setTimeout(r, Math.max(0, ms));
-    }),
-  ]);
-  clearTimeout(timer);
 }

@@ -136,3 +136,21 @@ describe("cluster presence", () => {
     assert.equal(await r.p("b").route(UAID, "after"), "delivered");
   });
 });
+
+describe("cluster presence when the old holder died", () => {
+  it("flushes a reconnected client whose update raced its announcement to a dead holder", async () => {
+    const r = region(["a", "b", "c", "d"]);
+    for (const n of r.nodes.values()) n.setOwners(Array.from({ length: 16 }, () => "b"));
+    const old = sock("old", Date.now() - 10);
+    r.p("d").claim(UAID, old);
+    await settle();
+    r.down.add("d"); // the holder is killed; the owner still names it
+    const fresh = sock("fresh", Date.now() - 1);
+    // The PUT reaches the owner before the new connection's announcement does.
+    assert.notEqual(await r.p("a").route(UAID, "raced"), "delivered");
+    r.p("c").claim(UAID, fresh);
+    await settle();
+    await settle();
+    assert.equal(fresh.flushed, 1, "the update stored meanwhile is flushed to the new socket");
+  });
+});

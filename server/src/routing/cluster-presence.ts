@@ -278,12 +278,20 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     }
   }
 
+  /**
+   * As slot owner: hand the frame to the holder we know. Every outcome but "delivered" is
+   * remembered (`noteAbsent`): a new connection for this UAID may be announcing itself right
+   * now (its old holder dead or gone), and it must flush what we could not deliver.
+   */
   private async routeAsOwner(uaid: string, frame: string): Promise<RouteResult> {
+    const r = await this.deliverAsOwner(uaid, frame);
+    if (r !== "delivered") this.noteAbsent(uaid);
+    return r;
+  }
+
+  private async deliverAsOwner(uaid: string, frame: string): Promise<RouteResult> {
     const h = this.owned.get(uaid);
-    if (h === undefined) {
-      this.noteAbsent(uaid);
-      return "absent";
-    }
+    if (h === undefined) return "absent";
     if (h.node === this.d.self) {
       const s = this.local.get(uaid);
       return s !== undefined && this.d.send(s, frame) ? "delivered" : "absent";

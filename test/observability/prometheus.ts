@@ -9,9 +9,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { WATCHDOG } from "../support/kube.js";
+import { freePort } from "../support/redis.js";
 
 export interface ScrapeJob {
   readonly job: string;
@@ -76,33 +77,6 @@ const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
-
-/** Kills "$@" when our stdin (a pipe the test process holds) closes: the test process died. */
-const WATCHDOG = `
-exec 3<&0 </dev/null
-"$@" &
-child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT
-{ cat <&3 >/dev/null; kill -KILL "$child" 2>/dev/null; } &
-status=0
-while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
-exit "$status"
-`;
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr !== null
-          ? resolve(addr.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 function config(o: PrometheusOptions): string {
   const interval = o.interval ?? "1s";

@@ -127,7 +127,7 @@ process.on("exit", () => {
  * the test process) reaches EOF because the test process is gone, the server is SIGKILLed.
  * fd 3 keeps that pipe: an asynchronous list's stdin is /dev/null unless redirected.
  */
-const WATCHDOG = `
+export const WATCHDOG = `
 exec 3<&0 </dev/null
 "$@" &
 child=$!

@@ -141,9 +141,6 @@ function node(opts: { maxChannels?: number } = {}) {
       s.closes.push({ code, reason });
       connections!.closed(s, code);
     },
-    cork(s, fn) {
-      if (!s.conn.gone) fn();
-    },
   };
   connections = new Connections<FakeSocket>({
     ops,

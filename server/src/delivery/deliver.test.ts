@@ -74,9 +74,6 @@ function node(opts: { route?: (local: Route) => Route } = {}) {
       s.closes.push({ code, reason });
       connections!.closed(s, code);
     },
-    cork(s, fn) {
-      if (!s.conn.gone) fn();
-    },
   };
   let minted = 0;
   connections = new Connections<FakeSocket>({

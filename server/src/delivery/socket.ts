@@ -25,6 +25,4 @@ export interface SocketOps<S> {
   send(socket: S, text: string): SendResult;
   /** Closes with a code (and short reason); no-op if already closed. */
   close(socket: S, code: number, reason?: string): void;
-  /** Runs `fn` with the socket's writes batched into one syscall (uWS cork). */
-  cork(socket: S, fn: () => void): void;
 }

@@ -38,9 +38,6 @@ export const uwsSocketOps: SocketOps<ClientSocket> = {
     if (c.gone) return;
     ws.end(code, reason);
   },
-  cork(ws, fn) {
-    if (!ws.getUserData().gone) ws.cork(fn);
-  },
 };
 
 export interface WebSocketOptions {

@@ -42,12 +42,23 @@ describe("loadConfig defaults", () => {
       {
         role: "node",
         host: "0.0.0.0",
+        internalHost: "127.0.0.1",
         port: 8080,
         metricsPort: 9464,
         publicUrl: undefined,
         region: "local",
         tokenKeys: [],
         maxChannels: 1000,
+        limits: {
+          maxFrameBytes: 256 * 1024,
+          maxJsonDigits: 40,
+          maxJsonDepth: 32,
+          helloTimeoutSeconds: 10,
+          maxConnectionsPerIp: 50_000,
+          handshakesPerIpPerSecond: 1000,
+          maxNotificationBytes: 32 * 1024,
+          uaidTtlSeconds: 60 * 24 * 3600,
+        },
         pingMinIntervalMs: 1000,
         pingBurst: 5,
         pendingTtlSeconds: 3 * 24 * 3600,
@@ -83,6 +94,11 @@ describe("loadConfig defaults", () => {
     assert.equal(c.logLevel, "info");
   });
 
+  it("binds internal listeners to the public host, or loopback when that is a wildcard", () => {
+    assert.equal(loadConfig({ EDITION_HOST: "10.0.0.7" }).internalHost, "10.0.0.7");
+    assert.equal(loadConfig({ EDITION_HOST: "::" }).internalHost, "127.0.0.1");
+  });
+
   it("ignores variables outside EDITION_*", () => {
     const c = loadConfig({ PATH: "/bin", PORT: "1", EDITION: "x", edition_port: "9" });
     assert.equal(c.port, 8080);
@@ -100,6 +116,15 @@ describe("loadConfig parses every setting", () => {
       EDITION_REGION: "eu-west-1",
       EDITION_TOKEN_KEYS: `2:${b64(KEY_B)},1:${b64(KEY_A)}`,
       EDITION_MAX_CHANNELS: "50",
+      EDITION_MAX_FRAME_BYTES: "300000",
+      EDITION_MAX_JSON_DIGITS: "25",
+      EDITION_MAX_JSON_DEPTH: "8",
+      EDITION_HELLO_TIMEOUT_SECONDS: "3",
+      EDITION_MAX_CONNECTIONS_PER_IP: "0",
+      EDITION_HANDSHAKES_PER_IP_PER_SECOND: "5",
+      EDITION_MAX_NOTIFICATION_BYTES: "2048",
+      EDITION_UAID_TTL_SECONDS: "60",
+      EDITION_INTERNAL_HOST: "10.1.2.3",
       EDITION_PING_MIN_INTERVAL_MS: "0",
       EDITION_PING_BURST: "1",
       EDITION_PENDING_TTL_SECONDS: "3600",
@@ -116,6 +141,7 @@ describe("loadConfig parses every setting", () => {
       {
         role: "node",
         host: "127.0.0.1",
+        internalHost: "10.1.2.3",
         port: 0,
         metricsPort: -1,
         publicUrl: "https://push.example.com/base",
@@ -125,6 +151,16 @@ describe("loadConfig parses every setting", () => {
           { id: 1, key: b64(KEY_A) },
         ],
         maxChannels: 50,
+        limits: {
+          maxFrameBytes: 300000,
+          maxJsonDigits: 25,
+          maxJsonDepth: 8,
+          helloTimeoutSeconds: 3,
+          maxConnectionsPerIp: 0,
+          handshakesPerIpPerSecond: 5,
+          maxNotificationBytes: 2048,
+          uaidTtlSeconds: 60,
+        },
         pingMinIntervalMs: 0,
         pingBurst: 1,
         pendingTtlSeconds: 3600,
@@ -399,7 +435,8 @@ describe("the loaded config", () => {
 
 const ETCD = {
   EDITION_ETCD_ENDPOINTS: "http://127.0.0.1:2379",
-  EDITION_CLUSTER_SECRET: "s".repeat(16),
+  EDITION_CLUSTER_SECRET: "3f9c1a7e5b2d8046",
+  EDITION_TOKEN_KEYS: `1:${Buffer.alloc(32, 7).toString("base64")}`,
 };
 
 describe("cluster settings", () => {
@@ -419,7 +456,7 @@ describe("cluster settings", () => {
         routerPort: 8081,
         routerUrl: undefined,
         advertiseWsUrl: undefined,
-        clusterSecret: "s".repeat(16),
+        clusterSecret: "3f9c1a7e5b2d8046",
         redirectThresholdPercent: 90,
         memberRefreshMs: 1000,
         regionStateDir: "/etc/edition/regions",
@@ -467,6 +504,20 @@ describe("cluster settings", () => {
       loadConfig({ ...ETCD, EDITION_ROUTER_URL: "node-1.edition:8081" }).cluster?.routerUrl,
       "node-1.edition:8081",
     );
+  });
+
+  it("refuses a low-entropy cluster secret and a cluster node without token keys", () => {
+    for (const secret of ["aaaaaaaaaaaaaaaa", "abababababababababab", "0123012301230123"]) {
+      const ps = problems({ ...ETCD, EDITION_CLUSTER_SECRET: secret });
+      assert.equal(ps.length, 1, secret);
+      assert.match(ps[0]!, /^EDITION_CLUSTER_SECRET: too guessable/);
+    }
+    const { EDITION_TOKEN_KEYS: _, ...noKeys } = ETCD;
+    const ps = problems(noKeys);
+    assert.equal(ps.length, 1);
+    assert.match(ps[0]!, /^EDITION_TOKEN_KEYS: required with EDITION_ETCD_ENDPOINTS/);
+    // A balancer mints no endpoints: it needs no token keys.
+    assert.equal(loadConfig({ ...noKeys, EDITION_ROLE: "balancer" }).role, "balancer");
   });
 
   it("requires a cluster secret of at least 16 characters", () => {

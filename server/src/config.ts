@@ -20,6 +20,10 @@ export interface Config {
   /** First one mints; empty = one random key made at start-up (endpoints die with the process). */
   readonly tokenKeys: readonly TokenKey[];
   readonly maxChannels: number;
+  /** Abuse bounds (docs/limits.md). */
+  readonly limits: LimitsConfig;
+  /** Where /metrics and the internal router listen: the pod IP or loopback, never a wildcard by default. */
+  readonly internalHost: string;
   readonly pingMinIntervalMs: number;
   readonly pingBurst: number;
   readonly pendingTtlSeconds: number;
@@ -37,6 +41,26 @@ export interface Config {
   readonly cluster: ClusterConfig | undefined;
   /** Redis store; `undefined` (no EDITION_REDIS_URL / sentinels) = in-memory store. */
   readonly redis: RedisConfig | undefined;
+}
+
+/** Bounds against bad input and abuse; each has a safe default (docs/limits.md). */
+export interface LimitsConfig {
+  /** Text frames larger than this are refused with close 1009 (PROTOCOL.md: at least 256 KiB). */
+  readonly maxFrameBytes: number;
+  /** Integer literals longer than this many characters make a frame invalid (close 1003). */
+  readonly maxJsonDigits: number;
+  /** Arrays/objects nested deeper than this make a frame invalid (close 1003). */
+  readonly maxJsonDepth: number;
+  /** A socket that has not said hello after this long is closed (4408). */
+  readonly helloTimeoutSeconds: number;
+  /** Open sockets per source IP (IPv6: per /64); 0 = no limit. Upgrades past it get 429. */
+  readonly maxConnectionsPerIp: number;
+  /** WebSocket upgrades per second per source IP (token bucket; burst = 2 s worth); 0 = no limit. */
+  readonly handshakesPerIpPerSecond: number;
+  /** A notification flushed at hello is cut into frames of at most this many bytes. */
+  readonly maxNotificationBytes: number;
+  /** A UAID (with its channels) not seen (hello, register, PUT) for this long is deleted. */
+  readonly uaidTtlSeconds: number;
 }
 
 export interface ClusterConfig {
@@ -105,6 +129,15 @@ const KNOWN = new Set([
   "EDITION_REGION",
   "EDITION_TOKEN_KEYS",
   "EDITION_MAX_CHANNELS",
+  "EDITION_MAX_FRAME_BYTES",
+  "EDITION_MAX_JSON_DIGITS",
+  "EDITION_MAX_JSON_DEPTH",
+  "EDITION_HELLO_TIMEOUT_SECONDS",
+  "EDITION_MAX_CONNECTIONS_PER_IP",
+  "EDITION_HANDSHAKES_PER_IP_PER_SECOND",
+  "EDITION_MAX_NOTIFICATION_BYTES",
+  "EDITION_UAID_TTL_SECONDS",
+  "EDITION_INTERNAL_HOST",
   "EDITION_PING_MIN_INTERVAL_MS",
   "EDITION_PING_BURST",
   "EDITION_PENDING_TTL_SECONDS",
@@ -177,15 +210,34 @@ export function loadConfig(env: Env): Config {
     }
   }
 
+  const host = str("EDITION_HOST", "0.0.0.0");
+  const wildcard = host === "0.0.0.0" || host === "::";
+  const internalHost = str("EDITION_INTERNAL_HOST", wildcard ? "127.0.0.1" : host);
   const config: Mutable<Config> = {
     role: role === "balancer" ? "balancer" : "node",
-    host: str("EDITION_HOST", "0.0.0.0"),
+    host,
+    internalHost,
     port: int("EDITION_PORT", 8080, 0, 65535),
     metricsPort: int("EDITION_METRICS_PORT", 9464, -1, 65535),
     publicUrl: publicUrl?.replace(/\/+$/, ""),
     region,
     tokenKeys: parseTokenKeys(env.EDITION_TOKEN_KEYS, problems),
     maxChannels: int("EDITION_MAX_CHANNELS", 1000, 1, 1_000_000),
+    limits: Object.freeze({
+      maxFrameBytes: int("EDITION_MAX_FRAME_BYTES", 256 * 1024, 4096, 16 * 1024 * 1024),
+      maxJsonDigits: int("EDITION_MAX_JSON_DIGITS", 40, 20, 10_000),
+      maxJsonDepth: int("EDITION_MAX_JSON_DEPTH", 32, 4, 10_000),
+      helloTimeoutSeconds: int("EDITION_HELLO_TIMEOUT_SECONDS", 10, 1, 3600),
+      maxConnectionsPerIp: int("EDITION_MAX_CONNECTIONS_PER_IP", 50_000, 0, 100_000_000),
+      handshakesPerIpPerSecond: int("EDITION_HANDSHAKES_PER_IP_PER_SECOND", 1000, 0, 1_000_000),
+      maxNotificationBytes: int(
+        "EDITION_MAX_NOTIFICATION_BYTES",
+        32 * 1024,
+        1024,
+        16 * 1024 * 1024,
+      ),
+      uaidTtlSeconds: int("EDITION_UAID_TTL_SECONDS", 60 * 24 * 3600, 1, 10 * 365 * 24 * 3600),
+    }),
     pingMinIntervalMs: int("EDITION_PING_MIN_INTERVAL_MS", 1000, 0, 3_600_000),
     pingBurst: int("EDITION_PING_BURST", 5, 1, 1000),
     pendingTtlSeconds: int("EDITION_PENDING_TTL_SECONDS", 3 * 24 * 3600, 1, 365 * 24 * 3600),
@@ -214,6 +266,15 @@ export function loadConfig(env: Env): Config {
     if (secret.length < 16) {
       problems.push(
         "EDITION_CLUSTER_SECRET: required with EDITION_ETCD_ENDPOINTS, at least 16 characters",
+      );
+    } else if (secretBits(secret) < MIN_SECRET_BITS) {
+      problems.push(
+        `EDITION_CLUSTER_SECRET: too guessable (about ${Math.floor(secretBits(secret))} bits; at least ${MIN_SECRET_BITS} needed): use e.g. \`openssl rand -hex 24\``,
+      );
+    }
+    if (role === "node" && !env.EDITION_TOKEN_KEYS?.trim()) {
+      problems.push(
+        "EDITION_TOKEN_KEYS: required with EDITION_ETCD_ENDPOINTS (every node must decode every other node's endpoints)",
       );
     }
     const nodeId = str("EDITION_NODE_ID", hostname());
@@ -293,6 +354,23 @@ export function loadConfig(env: Env): Config {
   config.redis = redis === undefined ? undefined : Object.freeze(redis);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/** A cluster secret must carry at least this much entropy (estimated by `secretBits`). */
+const MIN_SECRET_BITS = 64;
+
+/**
+ * A conservative entropy estimate of a secret: its length times the Shannon entropy of its
+ * character distribution. `aaaaaaaaaaaaaaaa` scores 0, `abababababababab` 16, 24 random hex
+ * bytes (48 characters) about 190.
+ */
+export function secretBits(secret: string): number {
+  const counts = new Map<string, number>();
+  for (const ch of secret) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  const n = [...secret].length;
+  let h = 0;
+  for (const c of counts.values()) h -= (c / n) * Math.log2(c / n);
+  return h * n;
 }
 
 /** `EDITION_TOKEN_KEYS="<id>:<base64 of 32 bytes>,…"`, newest (minting) first. */

@@ -29,6 +29,7 @@ import type { MessageStore } from "./storage/store.js";
 import { timedStore } from "./storage/timed-store.js";
 import { attachAdmin } from "./transport/admin-http.js";
 import { attachEndpoint } from "./transport/endpoint-http.js";
+import { IpLimits } from "./transport/ip-limits.js";
 import {
   assertNativeUws,
   closeListener,
@@ -46,14 +47,46 @@ export interface RunningNode {
   drain(): Promise<{ closed: number; leftAtDeadline: number }>;
 }
 
-function redisOptions(r: RedisConfig, log: Logger): RedisStoreOptions {
-  const hostPort = (s: string) => {
-    const i = s.lastIndexOf(":");
-    return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
-  };
+const hostPort = (s: string) => {
+  const i = s.lastIndexOf(":");
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+};
+
+/**
+ * Cluster seeds `host:port,…` or `redis://[user:password@]host:port,…`. A password in a seed
+ * URL is used when EDITION_REDIS_PASSWORD is not set (it used to be parsed into the host
+ * name and dropped, so a cluster with `requirepass` could not be reached).
+ */
+export function clusterSeeds(url: string): {
+  nodes: { host: string; port: number }[];
+  username: string | undefined;
+  password: string | undefined;
+} {
+  let username: string | undefined;
+  let password: string | undefined;
+  const nodes = url
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0)
+    .map((seed) => {
+      if (!/^rediss?:\/\//.test(seed)) return hostPort(seed);
+      const u = new URL(seed);
+      if (u.password !== "") password ??= decodeURIComponent(u.password);
+      if (u.username !== "") username ??= decodeURIComponent(u.username);
+      return { host: u.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(u.port || 6379) };
+    });
+  return { nodes, username, password };
+}
+
+export function redisOptions(
+  r: RedisConfig,
+  log: Logger,
+  uaidTtlSeconds: number,
+): RedisStoreOptions {
   const common = {
     password: r.password,
     keyPrefix: r.keyPrefix,
+    uaidTtlSeconds,
     onError: (err: Error) =>
       log.warn({ event: "redis_error", err: err.message }, "redis connection error"),
   };
@@ -66,8 +99,14 @@ function redisOptions(r: RedisConfig, log: Logger): RedisStoreOptions {
     };
   }
   if (r.mode === "cluster") {
-    const seeds = r.url!.split(",").map((u) => hostPort(u.trim().replace(/^rediss?:\/\//, "")));
-    return { ...common, mode: "cluster", nodes: seeds };
+    const seeds = clusterSeeds(r.url!);
+    return {
+      ...common,
+      username: seeds.username,
+      password: r.password ?? seeds.password,
+      mode: "cluster",
+      nodes: seeds.nodes,
+    };
   }
   return { ...common, mode: "standalone", url: r.url! };
 }
@@ -76,8 +115,9 @@ async function openStore(
   config: Config,
   log: Logger,
 ): Promise<MessageStore & { sweep?: (n: number) => number }> {
-  if (config.redis === undefined) return new MemoryStore();
-  return RedisStore.open(redisOptions(config.redis, log));
+  const uaidTtlSeconds = config.limits.uaidTtlSeconds;
+  if (config.redis === undefined) return new MemoryStore(Date.now, { uaidTtlSeconds });
+  return RedisStore.open(redisOptions(config.redis, log, uaidTtlSeconds));
 }
 
 /**
@@ -126,7 +166,7 @@ export async function startNode(
       : new ClusterRouting<ClientSocket>({
           config: config.cluster,
           region: config.region,
-          host: config.host,
+          host: config.internalHost,
           capacity: config.maxConnections,
           log,
           metrics,
@@ -149,6 +189,9 @@ export async function startNode(
       pingMinIntervalMs: config.pingMinIntervalMs,
       pingBurst: config.pingBurst,
       maxChannels: config.maxChannels,
+      json: { maxDigits: config.limits.maxJsonDigits, maxDepth: config.limits.maxJsonDepth },
+      maxNotificationBytes: config.limits.maxNotificationBytes,
+      helloTimeoutMs: config.limits.helloTimeoutSeconds * 1000,
     },
     region: config.region,
     endpointPrefix: () => endpointPrefix,
@@ -159,11 +202,20 @@ export async function startNode(
   const conns = connections;
 
   const app = uWS.App();
+  const ipLimits = new IpLimits(config.limits);
   attachWebSocket(app, conns, metrics, {
     idleTimeoutSeconds: config.idleTimeoutSeconds,
     maxBackpressureBytes: config.maxBackpressureBytes,
     admit: () => (draining ? "draining" : conns.size >= config.maxConnections ? "capacity" : "ok"),
+    maxFrameBytes: config.limits.maxFrameBytes,
+    ipLimits,
   });
+  // Once a second: close sockets past their hello deadline, forget idle source addresses.
+  const limitsTimer = setInterval(() => {
+    conns.expireHellos(10_000);
+    ipLimits.prune();
+  }, 1000);
+  limitsTimer.unref();
   const deliverDeps = {
     store,
     route: presence,
@@ -201,10 +253,12 @@ export async function startNode(
           : { ready: false, reason: "store unreachable" };
       },
     });
-    admin = await listen(adminApp, config.host, config.metricsPort);
+    // Internal: the pod IP or loopback (EDITION_INTERNAL_HOST), not the public wildcard.
+    admin = await listen(adminApp, config.internalHost, config.metricsPort);
   }
 
-  const sweep = store.sweep ? setInterval(() => store.sweep?.(10_000), 10_000) : undefined;
+  // Expired updates and UAID records; small batches often, so no sweep blocks for long.
+  const sweep = store.sweep ? setInterval(() => store.sweep?.(5_000), 1_000) : undefined;
   sweep?.unref();
   const probeStore = () => store.healthy().then((ok) => metrics.storeUp.set(ok ? 1 : 0));
   void probeStore();
@@ -262,6 +316,7 @@ export async function startNode(
       for (const s of [...conns.all()]) uwsSocketOps.close(s, Close.restart, "draining");
       if (sweep) clearInterval(sweep);
       clearInterval(storeProbe);
+      clearInterval(limitsTimer);
       await cluster?.close();
       if (admin) closeListener(admin.socket);
       await store.close();

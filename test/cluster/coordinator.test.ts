@@ -92,7 +92,7 @@ test("kill -9 of the coordinator: another node is elected and the table converge
   for (const holder of survivors) {
     for (const owner of survivors) {
       const client = await connect(holder.wsUrl);
-      await client.hello(uaidOwnedBy(table, name(owner)));
+      await client.hello(uaidOwnedBy(table, name(owner), c.env.EDITION_CLUSTER_SECRET!));
       const ch = channelID();
       const endpoint = await client.register(ch);
       for (const [i, via] of survivors.entries()) {

@@ -22,7 +22,7 @@ import type { PushNode } from "../support/node.js";
 /** A client on `holder` whose slot is owned by `owner` in `table`, with one channel. */
 async function placed(c: LocalCluster, table: string[], holder: PushNode, owner: PushNode) {
   const client = await connect(holder.wsUrl);
-  await client.hello(uaidOwnedBy(table, c.idOf(owner)));
+  await client.hello(uaidOwnedBy(table, c.idOf(owner), c.env.EDITION_CLUSTER_SECRET!));
   const endpoint = await client.register(channelID());
   return { client, endpoint, what: `socket on ${c.idOf(holder)}, owner ${c.idOf(owner)}` };
 }

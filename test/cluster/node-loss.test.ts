@@ -68,7 +68,7 @@ test("kill -9 of one node of 3 under a PUT stream: every 2xx update reaches its 
         ) +
         `\nslot owners before the kill: ${fleet
           .missing()
-          .map((fc) => before[slotOf(fc.uaid, before.length)])
+          .map((fc) => before[slotOf(fc.uaid, before.length, c.env.EDITION_CLUSTER_SECRET!)])
           .join(", ")}`,
     );
   });

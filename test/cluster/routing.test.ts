@@ -33,7 +33,7 @@ afterEach(disconnectAll);
 
 /** A client on `holder` whose UAID's slot is owned by `owner`, with one registered channel. */
 async function clientOn(holder: PushNode, owner: PushNode) {
-  const uaid = uaidOwnedBy(owners, c.idOf(owner));
+  const uaid = uaidOwnedBy(owners, c.idOf(owner), c.env.EDITION_CLUSTER_SECRET!);
   const client = await connect(holder.wsUrl);
   // A valid, unknown UAID with no channels is kept as sent (PROTOCOL.md "hello").
   const reply = await client.hello(uaid);

@@ -208,7 +208,7 @@ describe("RedisStore on standalone Redis", () => {
     assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: 2n }]);
   });
 
-  it("gives the pending key an EXPIRE that a shorter TTL never shortens; registrations never expire", async () => {
+  it("gives the pending key an EXPIRE that a shorter TTL never shortens; registrations expire after inactivity (default 60 days)", async () => {
     const [a, b] = [id(), id()];
     const uaid = await registered(a, b);
     const k = keysOf("edition:", uaid);
@@ -216,7 +216,11 @@ describe("RedisStore on standalone Redis", () => {
     await store.savePending(uaid, b, b, 1n, 60);
     const ttl = Number(await raw("PTTL", k.pending));
     assert.ok(ttl > 3_590_000 && ttl <= 3_600_000, `pending key PTTL ${ttl}`);
-    assert.equal(await raw("PTTL", k.registrations), "-1");
+    const uttl = Number(await raw("PTTL", k.registrations));
+    assert.ok(
+      uttl > 60 * 86_400_000 - 60_000 && uttl <= 60 * 86_400_000,
+      `registrations PTTL ${uttl}`,
+    );
   });
 
   it("lets Redis drop an abandoned UAID's pending updates by itself, keeping its registrations", async () => {
@@ -285,4 +289,37 @@ describe("RedisStore on standalone Redis", () => {
     for (const c of channels) await store.register(uaid, c);
     return uaid;
   }
+});
+
+describe("RedisStore UAID expiry (real Redis clock)", () => {
+  it("a UAID not seen for uaidTtlSeconds is gone, keys and all; hasUser restarts the clock", async () => {
+    const url = (await standalone()).url;
+    const store = await RedisStore.open({ mode: "standalone", url, uaidTtlSeconds: 1 });
+    try {
+      const idle = id();
+      const active = id();
+      const ch = id();
+      await store.register(idle, ch);
+      await store.register(active, ch);
+      assert.equal(await store.savePending(idle, ch, ch, 1n, 3600), "stored");
+      const port = Number(new URL(url).port);
+      const ttl = Number(
+        await redisCommand(port, ["PTTL", keysOf("edition:", idle).registrations]),
+      );
+      assert.ok(ttl > 0 && ttl <= 1000, `registrations key expires (PTTL ${ttl})`);
+      // Poll with savePending (a PUT is not activity); keep `active` alive with hasUser.
+      const end = Date.now() + 5000;
+      let outcome = "stored";
+      while (outcome !== "gone" && Date.now() < end) {
+        assert.equal(await store.hasUser(active), true);
+        outcome = await store.savePending(idle, ch, ch, 2n, 3600);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(outcome, "gone");
+      assert.equal(await store.hasUser(active), true);
+      assert.equal(await store.hasUser(idle), false);
+    } finally {
+      await store.close();
+    }
+  });
 });

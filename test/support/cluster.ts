@@ -40,12 +40,13 @@ export interface LocalCluster {
 
 /**
  * A fresh UAID (32 lower-case hex) whose slot `owners` gives to `nodeId`: lets a test put
- * the slot owner of a client on the node it wants (PUT node → owner → holder).
+ * the slot owner of a client on the node it wants (PUT node → owner → holder). The slot
+ * hash is keyed by the cluster secret (`env.EDITION_CLUSTER_SECRET`), which a test knows.
  */
-export function uaidOwnedBy(owners: readonly string[], nodeId: string): string {
+export function uaidOwnedBy(owners: readonly string[], nodeId: string, secret: string): string {
   for (let i = 0; i < 100_000; i++) {
     const uaid = randomBytes(16).toString("hex");
-    if (owners[slotOf(uaid, owners.length)] === nodeId) return uaid;
+    if (owners[slotOf(uaid, owners.length, secret)] === nodeId) return uaid;
   }
   throw new Error(`no slot of ${owners.length} is owned by ${nodeId}`);
 }

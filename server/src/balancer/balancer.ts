@@ -138,7 +138,7 @@ export async function startBalancer(
       ready: async () =>
         etcd.members.size > 0 ? { ready: true } : { ready: false, reason: "no node in the region" },
     });
-    admin = await listen(adminApp, config.host, config.metricsPort);
+    admin = await listen(adminApp, config.internalHost, config.metricsPort);
   }
   log.info(
     {

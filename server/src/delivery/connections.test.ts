@@ -15,6 +15,7 @@ import {
   type AckUpdate,
   type MessageStore,
   type PendingUpdate,
+  type RegisterOutcome,
   type SaveOutcome,
   StoreError,
 } from "../storage/store.js";
@@ -77,9 +78,9 @@ class ControlledStore implements MessageStore {
     await this.gate("dropUser");
     return this.inner.dropUser(uaid);
   }
-  async register(uaid: string, channel: string): Promise<void> {
+  async register(uaid: string, channel: string, maxChannels?: number): Promise<RegisterOutcome> {
     await this.gate("register");
-    return this.inner.register(uaid, channel);
+    return this.inner.register(uaid, channel, maxChannels);
   }
   async unregister(uaid: string, channel: string): Promise<void> {
     await this.gate("unregister");
@@ -149,7 +150,13 @@ function node(opts: { maxChannels?: number } = {}) {
     tokens,
     metrics,
     log,
-    limits: { pingMinIntervalMs: 0, pingBurst: 5, maxChannels: opts.maxChannels ?? 100 },
+    limits: {
+      pingMinIntervalMs: 0,
+      pingBurst: 5,
+      maxChannels: opts.maxChannels ?? 100,
+      maxNotificationBytes: 64 * 1024,
+      helloTimeoutMs: 10_000,
+    },
     region: "local",
     endpointPrefix: () => PREFIX,
     mintUaid: () => (++minted).toString(16).padStart(32, "0"),

@@ -7,12 +7,12 @@ import type { RedirectDecision } from "../balancer/redirect.js";
 import type { TokenCodec } from "../endpoint/token.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import { Close } from "../protocol/errors.js";
+import { Close, LimitErrno } from "../protocol/errors.js";
 import { decideUaid } from "../protocol/hello.js";
 import {
   errorReply,
   helloReply,
-  notification,
+  notificationPages,
   redirectReply,
   registerReply,
   unregisterReply,
@@ -32,7 +32,13 @@ export interface ConnectionsDeps<S> {
   readonly tokens: TokenCodec;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly limits: Limits & { readonly maxChannels: number };
+  readonly limits: Limits & {
+    readonly maxChannels: number;
+    /** A flush is cut into notification frames of at most this many bytes. */
+    readonly maxNotificationBytes: number;
+    /** A socket that has not said hello after this long is closed (4408). */
+    readonly helloTimeoutMs: number;
+  };
   readonly region: string;
   /** `<public base>/update/` — the token is appended. */
   readonly endpointPrefix: () => string;
@@ -57,6 +63,8 @@ export class Connections<S> {
     s.queue = undefined;
     s.gone = false;
     s.since = 0;
+    s.openedAt = this.d.now();
+    s.ip = "";
     return s;
   }
 
@@ -96,16 +104,39 @@ export class Connections<S> {
     this.perform(socket, c, step(c, text, this.d.now(), this.d.limits));
   }
 
+  /** A text frame over the configured size: refused with 1009, nothing parsed. */
+  tooBig(socket: S): void {
+    this.abort(socket, this.d.ops.conn(socket), Close.tooBig, "too_big", "frame too big");
+  }
+
+  /**
+   * Closes (4408) sockets that have not sent a hello within the deadline, oldest first, at
+   * most `budget` per call. `anonymous` iterates in opening order, so the walk stops at the
+   * first socket still within its deadline. A socket whose hello is being resolved is left.
+   */
+  expireHellos(budget: number): number {
+    const oldest = this.d.now() - this.d.limits.helloTimeoutMs;
+    let closed = 0;
+    for (const socket of this.anonymous) {
+      const c = this.d.ops.conn(socket);
+      if (c.openedAt > oldest || closed >= budget) break;
+      if (c.phase !== Phase.New) continue;
+      closed++;
+      this.abort(socket, c, Close.helloTimeout, "hello_timeout", "hello timeout");
+    }
+    return closed;
+  }
+
   /** A binary frame: not part of the protocol. */
   binary(socket: S): void {
     this.abort(socket, this.d.ops.conn(socket), Close.unsupported, "binary");
   }
 
-  private abort(socket: S, c: Conn, code: number, kind: string): void {
+  private abort(socket: S, c: Conn, code: number, kind: string, reason?: string): void {
     c.phase = Phase.Closed;
     c.queue = undefined;
     this.d.metrics.errors.labels(kind).inc();
-    this.d.ops.close(socket, code);
+    this.d.ops.close(socket, code, reason);
   }
 
   private perform(socket: S, c: Conn, st: Step): void {
@@ -198,17 +229,23 @@ export class Connections<S> {
     this.replay(socket, c);
   }
 
-  /** Sends every pending update of the socket's UAID in one notification (none: nothing). */
+  /**
+   * Sends every pending update of the socket's UAID (none: nothing), in notification
+   * frames of at most `maxNotificationBytes`; stops at the first frame the socket cannot
+   * take (what it missed stays stored).
+   */
   async flush(socket: S): Promise<void> {
     const c = this.d.ops.conn(socket);
     if (c.uaid === undefined) return;
     try {
       const pending = await this.d.store.pending(c.uaid);
       if (pending.length === 0 || isClosed(c)) return;
-      const r = this.d.ops.send(socket, notification(pending));
-      if (r === SendResult.ok || r === SendResult.buffered) {
-        this.d.metrics.notifications.flushed.inc(pending.length);
-      } else if (r === SendResult.dropped) this.slowConsumer(socket);
+      for (const frame of notificationPages(pending, this.d.limits.maxNotificationBytes)) {
+        const r = this.d.ops.send(socket, frame);
+        if (r === SendResult.dropped) this.slowConsumer(socket);
+        if (r !== SendResult.ok && r !== SendResult.buffered) return;
+      }
+      this.d.metrics.notifications.flushed.inc(pending.length);
     } catch (err) {
       this.d.metrics.storeErrors.labels("pending").inc();
       this.d.log.warn({ event: "store_error", op: "pending", err: String(err) }, "flush failed");
@@ -249,10 +286,20 @@ export class Connections<S> {
 
   private async register(socket: S, c: Conn, st: Extract<Step, { do: "register" }>): Promise<void> {
     const uaid = c.uaid!;
+    let outcome: Awaited<ReturnType<MessageStore["register"]>>;
     try {
-      await this.d.store.register(uaid, st.channel);
+      outcome = await this.d.store.register(uaid, st.channel, this.d.limits.maxChannels);
     } catch (err) {
       this.storageFailure(socket, c, st.raw, "register", err);
+      return;
+    }
+    if (outcome === "full") {
+      // The channels it has stay registered; this one is refused, like any bad command.
+      this.d.metrics.registrations.labels("register", "too_many_channels").inc();
+      if (c.phase === Phase.Closed) return;
+      c.phase = Phase.Closed;
+      this.d.ops.send(socket, errorReply(st.raw, "invalidCommand", LimitErrno.tooManyChannels));
+      this.d.ops.close(socket, Close.normal, "too many channels");
       return;
     }
     this.d.metrics.bound.registration("register:ok").inc();
@@ -341,8 +388,10 @@ function closeReason(code: number): string {
       return "replaced";
     case Close.pingFlood:
       return "ping_flood";
-    case 1009:
+    case Close.tooBig:
       return "too_big";
+    case Close.helloTimeout:
+      return "hello_timeout";
     default:
       return "other";
   }

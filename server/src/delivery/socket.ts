@@ -14,6 +14,10 @@ export interface Conn extends Session {
   gone: boolean;
   /** When this socket claimed its UAID: orders connections cluster-wide (newest wins). */
   since: number;
+  /** When the socket opened (ms): it must say hello within the hello deadline. */
+  openedAt: number;
+  /** Source address key for per-IP limits (transport/ip-limits.ts); "" when not tracked. */
+  ip: string;
 }
 
 export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;

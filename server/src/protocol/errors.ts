@@ -16,8 +16,21 @@ export const Close = {
   tryAgainLater: 1013,
   /** A newer connection for the same UAID took over. */
   replaced: 4000,
+  /** A text frame larger than the configured maximum (RFC 6455 "message too big"). */
+  tooBig: 1009,
+  /** The socket said no hello within the hello deadline. */
+  helloTimeout: 4408,
   /** Ping flood: the client must back off (Mozilla clients know this code). */
   pingFlood: 4774,
+} as const;
+
+/**
+ * `errno` added to an error reply that a configured limit caused (PROTOCOL.md allows a
+ * numeric errno), so a client or an operator can tell it from a malformed command.
+ */
+export const LimitErrno = {
+  /** register: the UAID has `EDITION_MAX_CHANNELS` channels already. */
+  tooManyChannels: 104,
 } as const;
 
 /** Error reply statuses and their fixed `error` strings (PROTOCOL.md "Error reply"). */

@@ -21,7 +21,13 @@ import {
 
 const SEED = 0x5eed_2024;
 const FRAMES = 100_000;
-const LIMITS: Limits = { pingMinIntervalMs: 1000, pingBurst: 4 };
+// JSON bounds far above what the generator makes: this suite checks the protocol rules;
+// json.test.ts checks the bounds.
+const LIMITS: Limits = {
+  pingMinIntervalMs: 1000,
+  pingBurst: 4,
+  json: { maxDigits: Number.MAX_SAFE_INTEGER, maxDepth: Number.MAX_SAFE_INTEGER },
+};
 const U64 = (1n << 64n) - 1n;
 
 /** mulberry32: small, fast, good enough to spread inputs; deterministic per seed. */
@@ -413,7 +419,7 @@ function check(s: Session, before: Phase, g: Generated, st: Step): void {
       break;
     case "reply": {
       assert.notEqual(s.phase, Phase.Closed);
-      const v = parseJson(st.text);
+      const v = parseJson(st.text, LIMITS.json);
       assert.ok(typeof v === "object" && v !== null && !Array.isArray(v), st.text);
       if (st.text !== "{}") {
         // The only other reply the core writes: a second hello on a ready socket.
@@ -429,7 +435,7 @@ function check(s: Session, before: Phase, g: Generated, st: Step): void {
         assert.equal(st.code, Close.unsupported);
         break;
       }
-      const v = parseJson(st.text) as Record<string, unknown>;
+      const v = parseJson(st.text, LIMITS.json) as Record<string, unknown>;
       assert.ok(typeof v === "object" && v !== null && !Array.isArray(v), st.text);
       const status = v.status as number;
       assert.ok(status === 401 || status === 503, st.text.slice(-80));

@@ -168,7 +168,7 @@ describe("parseJson: validation", () => {
   it("parses deep nesting on the slow path without overflowing the stack", () => {
     const depth = 100_000;
     const text = `{"v":${PAD},"d":${"[".repeat(depth)}"\\u0000x"${"]".repeat(depth)}}`;
-    let v: unknown = (parseJson(text) as { d: unknown }).d;
+    let v: unknown = (parseJson(text, { maxDigits: 40, maxDepth: depth + 1 }) as { d: unknown }).d;
     for (let i = 1; i < depth; i++) v = (v as unknown[])[0];
     assert.deepEqual(v, ["\u0000x"]);
   });
@@ -224,5 +224,28 @@ describe("parseJson: fast path and slow path agree", () => {
       }),
       { numRuns: 2000, seed: 777 },
     );
+  });
+});
+
+describe("parseJson: bounds", () => {
+  it("refuses a number literal longer than maxDigits, on the slow path, before any BigInt", () => {
+    const u64 = "18446744073709551615";
+    const v = parseJson(`{"v":${u64}}`, { maxDigits: 20, maxDepth: 8 }) as { v: bigint };
+    assert.equal(v.v, BigInt(u64));
+    assert.throws(() => parseJson(`{"v":${u64}9}`, { maxDigits: 20, maxDepth: 8 }), SyntaxError);
+    // 520k digits: refused by the scan (one BigInt of it cost 100 ms of CPU).
+    const huge = `{"messageType":"ack","updates":[{"channelID":"x","version":${"9".repeat(520_000)}}]}`;
+    assert.throws(() => parseJson(huge), /longer than 40/);
+    // Digits inside strings are not numbers.
+    assert.equal((parseJson(`{"s":"${"1".repeat(100)}"}`) as { s: string }).s.length, 100);
+  });
+
+  it("refuses nesting deeper than maxDepth on both paths; brackets in strings do not count", () => {
+    const nest = (d: number, inner = "0") => `{"x":${"[".repeat(d)}${inner}${"]".repeat(d)}}`;
+    assert.doesNotThrow(() => parseJson(nest(31)));
+    assert.throws(() => parseJson(nest(32)), /deeper than 32/);
+    assert.throws(() => parseJson(nest(250_000, PAD)), /deeper than 32/);
+    assert.doesNotThrow(() => parseJson(`{"s":"${"[".repeat(1000)}"}`));
+    assert.doesNotThrow(() => parseJson(nest(100), { maxDigits: 40, maxDepth: 101 }));
   });
 });

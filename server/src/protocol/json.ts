@@ -12,6 +12,11 @@
  *   escaped by doubling that character during the scan and restored by the walk, so no
  *   client text can pose as a sentinel. Literals followed by `:` (a key position: invalid
  *   JSON) are left alone so that JSON.parse still rejects them.
+ *
+ * Bounds (docs/limits.md), so that a frame's cost is linear in its size and small: a number
+ * literal longer than `maxDigits` characters (BigInt of 520k digits took 100 ms) and nesting
+ * deeper than `maxDepth` (250k levels took 70 ms) are SyntaxErrors, found by a linear scan
+ * before anything is built.
  */
 
 const LONG_DIGITS = /\d{16}/;
@@ -19,10 +24,21 @@ const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 /** A U+0000 as JSON text: it cannot appear raw in a JSON string, only escaped. */
 const NUL_ESCAPE = "\\u0000";
 
+export interface JsonLimits {
+  /** Longest number literal accepted, in characters (u64 needs 20). */
+  readonly maxDigits: number;
+  /** Deepest nesting of arrays and objects accepted. */
+  readonly maxDepth: number;
+}
+
+export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDigits: 40, maxDepth: 32 };
+
 /** Parses JSON; throws SyntaxError like JSON.parse. Unsafe integers come back as `bigint`. */
-export function parseJson(text: string): unknown {
+export function parseJson(text: string, limits: JsonLimits = DEFAULT_JSON_LIMITS): unknown {
+  // Nesting needs two characters per level: shorter texts cannot be too deep.
+  if (text.length > 2 * limits.maxDepth) checkDepth(text, limits.maxDepth);
   if (!LONG_DIGITS.test(text)) return JSON.parse(text);
-  const rewritten = quoteBigIntegers(text);
+  const rewritten = quoteBigIntegers(text, limits.maxDigits);
   const value: unknown = JSON.parse(rewritten);
   return rewritten === text ? value : reviveAll(value);
 }
@@ -75,7 +91,27 @@ function skipSpace(text: string, i: number): number {
   return i;
 }
 
-function quoteBigIntegers(text: string): string {
+/** Throws SyntaxError when arrays/objects nest deeper than `max` (outside strings). */
+function checkDepth(text: string, max: number): void {
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92 /* \ */) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 91 /* [ */ || c === 123 /* { */) {
+      if (++depth > max) throw new SyntaxError(`JSON nested deeper than ${max}`);
+    } else if (c === 93 /* ] */ || c === 125 /* } */) {
+      depth--;
+    }
+  }
+}
+
+function quoteBigIntegers(text: string, maxDigits: number): string {
   let out = "";
   let last = 0;
   let i = 0;
@@ -100,6 +136,7 @@ function quoteBigIntegers(text: string): string {
     } else if (c === 45 || (c >= 48 && c <= 57)) {
       const start = i;
       while (i < n && isNumberChar(text.charCodeAt(i))) i++;
+      if (i - start > maxDigits) throw new SyntaxError(`JSON number longer than ${maxDigits}`);
       const token = text.slice(start, i);
       if (
         INTEGER.test(token) &&

@@ -3,7 +3,7 @@
  * case-insensitively (keys with surrounding whitespace do not match); fields are kept as
  * `unknown` here and validated by the session, which knows what each command needs.
  */
-import { parseJson } from "./json.js";
+import { type JsonLimits, parseJson } from "./json.js";
 
 export type ClientMessage =
   | { readonly messageType: "purge" }
@@ -24,11 +24,11 @@ export type Frame =
 const GARBAGE: Frame = { kind: "garbage" };
 
 /** Decodes one text frame. Never throws. */
-export function decodeFrame(text: string): Frame {
+export function decodeFrame(text: string, limits?: JsonLimits): Frame {
   if (text.length === 0 || text === "{}") return { kind: "ping", raw: "{}" };
   let value: unknown;
   try {
-    value = parseJson(text);
+    value = parseJson(text, limits);
   } catch {
     return GARBAGE;
   }

@@ -6,6 +6,7 @@ import {
   errorReply,
   helloReply,
   notification,
+  notificationPages,
   PING_REPLY,
   redirectReply,
   registerReply,
@@ -231,5 +232,33 @@ describe("close codes", () => {
     assert.equal(Close.pingFlood, 4774);
     assert.equal(Close.normal, 1000);
     assert.notEqual(Close.unsupported, Close.normal);
+  });
+});
+
+describe("notificationPages", () => {
+  const updates = Array.from({ length: 500 }, (_, i) => ({
+    channelID: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+    version: 18446744073709551615n - BigInt(i),
+  }));
+
+  it("cuts the flush into frames of at most maxBytes holding every update once, in order", () => {
+    for (const max of [100, 1024, 4096, 1 << 20]) {
+      const frames = notificationPages(updates, max);
+      const seen: unknown[] = [];
+      for (const f of frames) {
+        const v = parseJson(f) as {
+          messageType: string;
+          updates: { channelID: string; version: bigint }[];
+        };
+        // Over the bound only when one update alone does not fit.
+        assert.ok(Buffer.byteLength(f) <= max || v.updates.length === 1, `${f.length} > ${max}`);
+        assert.equal(v.messageType, "notification");
+        assert.ok(v.updates.length > 0);
+        seen.push(...v.updates);
+      }
+      assert.deepEqual(seen, updates);
+      if (max === 1 << 20) assert.deepEqual(frames, [notification(updates)]);
+    }
+    assert.deepEqual(notificationPages([], 1024), []);
   });
 });

@@ -9,9 +9,12 @@ import { ReplyError, type ReplyErrorKind } from "./errors.js";
  * Echoes the client's own object with `status` and `error` added (PROTOCOL.md "Error
  * reply"). Works on the raw text so that the echo is exact, big integers included.
  */
-export function errorReply(raw: string, kind: ReplyErrorKind): string {
+export function errorReply(raw: string, kind: ReplyErrorKind, errno?: number): string {
   const { status, error } = ReplyError[kind];
-  const tail = `"status":${status},"error":"${error}"}`;
+  const tail =
+    errno === undefined
+      ? `"status":${status},"error":"${error}"}`
+      : `"status":${status},"error":"${error}","errno":${errno}}`;
   const end = raw.lastIndexOf("}");
   const body = end < 0 ? "" : raw.slice(0, end).trimEnd();
   if (body.length === 0) return `{${tail}`;
@@ -60,3 +63,29 @@ export function notification(updates: readonly Update[]): string {
 }
 
 export const PING_REPLY = "{}";
+
+/**
+ * The flush at hello as `notification` frames of at most `maxBytes` each (an update never
+ * spans two frames; one larger than `maxBytes` alone still goes, in a frame of its own).
+ * Clients already take several notifications; one huge frame (20k updates were 1.26 MB)
+ * would pin memory and trip slow-consumer limits.
+ */
+export function notificationPages(updates: readonly Update[], maxBytes: number): string[] {
+  const head = '{"messageType":"notification","updates":[';
+  const frames: string[] = [];
+  let s = head;
+  let n = 0;
+  for (const u of updates) {
+    const j = updateJson(u);
+    // Sizes in UTF-16 units: channelIDs are ASCII (UUIDs), so this is bytes.
+    if (n > 0 && s.length + 1 + j.length + 2 > maxBytes) {
+      frames.push(`${s}]}`);
+      s = head;
+      n = 0;
+    }
+    s += n === 0 ? j : `,${j}`;
+    n++;
+  }
+  if (n > 0) frames.push(`${s}]}`);
+  return frames;
+}

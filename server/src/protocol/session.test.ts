@@ -750,13 +750,23 @@ describe("ping flood (token bucket)", () => {
     for (let i = 0; i < 10_000; i++) assert.deepEqual(step(s, "{}", 0, off), PONG);
   });
 
-  it("purge and other commands do not use ping tokens", () => {
-    const s = ready();
-    for (let i = 0; i < 50; i++) {
-      assert.deepEqual(step(s, '{"messageType":"purge"}', 0, LIMITS), PONG);
-      assert.deepEqual(step(s, `{"messageType":"ack","updates":[]}`, 0, LIMITS), NONE);
+  it("purge and a repeated hello share the ping bucket; other commands do not use it", () => {
+    for (const control of [
+      '{"messageType":"purge"}',
+      `{"messageType":"hello","uaid":"","channelIDs":[]}`,
+    ]) {
+      const s = ready();
+      for (let i = 0; i < 50; i++) {
+        assert.deepEqual(step(s, `{"messageType":"ack","updates":[]}`, 0, LIMITS), NONE);
+      }
+      for (let i = 0; i < LIMITS.pingBurst; i++) {
+        const st = step(s, i % 2 === 0 ? control : "{}", 0, LIMITS);
+        assert.equal(st.do, "reply", control);
+      }
+      const flood = step(s, control, 0, LIMITS);
+      assert.equal(flood.do, "close");
+      assert.equal((flood as { code: number }).code, Close.pingFlood);
     }
-    for (let i = 0; i < LIMITS.pingBurst; i++) assert.deepEqual(step(s, "{}", 0, LIMITS), PONG);
   });
 });
 

@@ -8,6 +8,8 @@
 import type { ReplyErrorKind } from "./errors.js";
 import { Close } from "./errors.js";
 import { normalizeUuid } from "./ids.js";
+import type { JsonLimits } from "./json.js";
+import { type ControlLimits, takeControlToken } from "./limits.js";
 import { decodeFrame } from "./messages.js";
 import { errorReply, helloReply, PING_REPLY } from "./replies.js";
 import { versionFromJson } from "./version.js";
@@ -41,11 +43,10 @@ export function newSession(now: number, pingBurst: number): Session {
   return { phase: Phase.New, uaid: undefined, pingTokens: pingBurst, pingAt: now };
 }
 
-export interface Limits {
-  /** Minimum average interval between pings, ms (one token per interval). */
-  readonly pingMinIntervalMs: number;
-  /** Pings allowed back to back before the interval applies. */
-  readonly pingBurst: number;
+/** Ping, purge and repeated hellos share one bucket (`limits.ts`); JSON bounds (`json.ts`). */
+export interface Limits extends ControlLimits {
+  /** Bounds of the JSON slow path; default `DEFAULT_JSON_LIMITS`. */
+  readonly json?: JsonLimits;
 }
 
 export interface AckedUpdate {
@@ -98,21 +99,22 @@ function fail(raw: string, kind: ReplyErrorKind, code: number = Close.normal): S
 /** Handles one text frame. Mutates `s` (phase, ping bucket) and returns the next action. */
 export function step(s: Session, text: string, now: number, limits: Limits): Step {
   if (s.phase === Phase.Closed) return NONE;
-  const frame = decodeFrame(text);
+  const frame = decodeFrame(text, limits.json);
   if (frame.kind === "garbage") {
     s.phase = Phase.Closed;
     return GARBAGE;
   }
-  if (frame.kind === "ping") {
-    if (!takePingToken(s, now, limits)) {
-      s.phase = Phase.Closed;
-      return fail(frame.raw, "invalidCommand", Close.pingFlood);
-    }
-    return PONG;
-  }
+  if (frame.kind === "ping") return control(s, frame.raw, now, limits) ?? PONG;
   const { message: m, raw } = frame;
-  if (m.messageType === "purge") return PONG;
-  if (m.messageType === "hello") return hello(s, m.uaid, m.channelIDs, raw);
+  if (m.messageType === "purge") return control(s, raw, now, limits) ?? PONG;
+  if (m.messageType === "hello") {
+    // A repeated hello is a control message (answered from the session, nothing changes).
+    if (s.phase === Phase.Ready) {
+      const flood = control(s, raw, now, limits);
+      if (flood !== undefined) return flood;
+    }
+    return hello(s, m.uaid, m.channelIDs, raw);
+  }
   if (s.phase !== Phase.Ready || m.messageType === "invalid") {
     s.phase = Phase.Closed;
     return fail(raw, "invalidCommand");
@@ -202,16 +204,11 @@ function ack(s: Session, updates: unknown, raw: string): Step {
   return acked.length === 0 ? NONE : { do: "ack", updates: acked };
 }
 
-function takePingToken(s: Session, now: number, limits: Limits): boolean {
-  if (limits.pingMinIntervalMs <= 0) return true;
-  const earned = Math.floor((now - s.pingAt) / limits.pingMinIntervalMs);
-  if (earned > 0) {
-    s.pingTokens = Math.min(limits.pingBurst, s.pingTokens + earned);
-    s.pingAt += earned * limits.pingMinIntervalMs;
-  }
-  if (s.pingTokens <= 0) return false;
-  s.pingTokens--;
-  return true;
+/** Charges one control message; the close step when the client floods, else undefined. */
+function control(s: Session, raw: string, now: number, limits: Limits): Step | undefined {
+  if (takeControlToken(s, now, limits)) return undefined;
+  s.phase = Phase.Closed;
+  return fail(raw, "invalidCommand", Close.pingFlood);
 }
 
 /** The shell finished the hello: the session is ready for every command. */

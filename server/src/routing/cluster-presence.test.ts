@@ -20,6 +20,7 @@ function region(ids: string[], slots = 16) {
       new ClusterPresence<Sock>({
         self,
         slots,
+        slotKey: "cluster-presence-test-secret",
         request: async (node, req: PresenceRequest) => {
           if (down.has(node)) throw new Error(`${node} unreachable`);
           await Promise.resolve();
@@ -52,7 +53,7 @@ const sock = (id: string, sinceMs: number): Sock => ({
   flushed: 0,
 });
 const settle = () => new Promise((r) => setImmediate(r));
-// Slot = first 8 hex digits mod 16: "00000001…" is slot 1.
+// The tests give every slot to one owner (the slot hash is keyed, see slot-table.ts).
 const UAID = `00000001${"a".repeat(24)}`;
 
 describe("cluster presence", () => {

@@ -36,6 +36,8 @@ export type PresenceRequest =
 export interface ClusterPresenceDeps<S> {
   readonly self: string;
   readonly slots: number;
+  /** Keys the slot hash (the cluster secret): clients cannot choose their slot. */
+  readonly slotKey: string;
   /** Sends a request to a node; rejects when it is unreachable or overloaded. */
   readonly request: (node: string, req: PresenceRequest) => Promise<Record<string, unknown>>;
   /** Whether outbound queues are full. */
@@ -89,7 +91,7 @@ export class ClusterPresence<S> implements Presence<S>, Route {
   }
 
   ownerOf(uaid: string): string | undefined {
-    return this.owners[slotOf(uaid, this.d.slots)];
+    return this.owners[slotOf(uaid, this.d.slots, this.d.slotKey)];
   }
 
   claim(uaid: string, socket: S): S | undefined {
@@ -170,10 +172,10 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     this.owners = next;
     const self = this.d.self;
     for (const uaid of this.owned.keys()) {
-      if (next[slotOf(uaid, this.d.slots)] !== self) this.owned.delete(uaid);
+      if (next[slotOf(uaid, this.d.slots, this.d.slotKey)] !== self) this.owned.delete(uaid);
     }
     for (const [uaid, socket] of this.local) {
-      const slot = slotOf(uaid, this.d.slots);
+      const slot = slotOf(uaid, this.d.slots, this.d.slotKey);
       if (prev[slot] !== next[slot] && prev[slot] !== undefined) this.unconfirmed.add(uaid);
       if (prev[slot] !== next[slot] || this.unconfirmed.has(uaid)) this.announce(uaid, socket);
     }

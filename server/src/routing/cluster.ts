@@ -45,6 +45,7 @@ export class ClusterRouting<S> {
     this.presence = new ClusterPresence<S>({
       self: config.nodeId,
       slots: config.slots,
+      slotKey: config.clusterSecret,
       request: (node, req) => this.request(node, req),
       overloaded: () => false,
       since: d.since,

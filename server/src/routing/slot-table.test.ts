@@ -22,9 +22,27 @@ const count = (owners: readonly string[]) => {
 };
 
 describe("slot table", () => {
-  it("maps a UAID to a slot from its first 32 bits", () => {
-    assert.equal(slotOf("00000001ffffffffffffffffffffffff", S), 1);
-    assert.equal(slotOf("ffffffff000000000000000000000000", S), 0xffffffff % S);
+  it("maps a UAID to a slot by a hash keyed with the cluster secret, not by its digits", () => {
+    const key = "3f9c1a7e5b2d8046a1b2";
+    // A client choosing UAIDs with the same leading digits no longer lands on one slot.
+    const slots = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      slots.add(slotOf(`00000001${i.toString(16).padStart(24, "0")}`, S, key));
+    }
+    assert.ok(slots.size > 150, `${slots.size} distinct slots for one 8-digit prefix`);
+    // Deterministic for a key; another key gives another map.
+    const u = "9f8e7d6c5b4a49382716a5b4c3d2e1f0";
+    assert.equal(slotOf(u, S, key), slotOf(u, S, key));
+    let differs = 0;
+    for (let i = 0; i < 50; i++) {
+      const x = `${i.toString(16).padStart(8, "0")}${u.slice(8)}`;
+      if (slotOf(x, S, key) !== slotOf(x, S, `${key}x`)) differs++;
+    }
+    assert.ok(differs > 40);
+    // Uniform enough over the slots.
+    const counts = new Array(16).fill(0);
+    for (let i = 0; i < 16_000; i++) counts[slotOf(i.toString(16).padStart(32, "0"), 16, key)]++;
+    for (const n of counts) assert.ok(n > 800 && n < 1200, String(counts));
   });
 
   it("assigns every slot, capacity-weighted", () => {

@@ -3,15 +3,30 @@
  * of the region. Pure functions only; the coordinator writes the table to etcd and every
  * node watches it.
  */
+import { createHmac } from "node:crypto";
 
 export const DEFAULT_SLOTS = 4096;
 
 /**
- * The slot of a UAID. UAIDs are random UUIDs, so their first 32 bits are uniform; a hash
- * would add nothing but cost.
+ * The slot of a UAID: a keyed hash (HMAC-SHA-256 under a key derived from the cluster
+ * secret), so clients cannot choose their slot. A hello may keep a client-supplied UAID
+ * (PROTOCOL.md), and the slot used to be its first 8 hex digits: anyone could pile UAIDs
+ * onto one slot, hence one owner node. Every node of a region shares the secret, so every
+ * node computes the same slot. `key` is the cluster secret.
  */
-export function slotOf(uaid: string, slots: number): number {
-  return Number.parseInt(uaid.slice(0, 8), 16) % slots;
+export function slotOf(uaid: string, slots: number, key: string): number {
+  return createHmac("sha256", slotKey(key)).update(uaid).digest().readUInt32BE(0) % slots;
+}
+
+let cachedSecret: string | undefined;
+let cachedKey: Buffer | undefined;
+/** The slot key, derived from the cluster secret (so the secret itself never keys a public-ish hash). */
+function slotKey(secret: string): Buffer {
+  if (secret !== cachedSecret) {
+    cachedKey = createHmac("sha256", secret).update("edition slot key v1").digest();
+    cachedSecret = secret;
+  }
+  return cachedKey!;
 }
 
 export interface SlotMember {

@@ -163,3 +163,38 @@ describe("MemoryStore channel representation", () => {
     assert.equal(await store.channelCount(UAID(2)), 1);
   });
 });
+
+describe("MemoryStore UAID expiry", () => {
+  it("forgets a UAID not seen for uaidTtlSeconds; hasUser and register restart its clock", async () => {
+    let t = 1_700_000_000_000;
+    const store = new MemoryStore(() => t, { uaidTtlSeconds: 10 });
+    const a = UAID(1);
+    const b = UAID(2);
+    await store.register(a, CH(1));
+    await store.register(b, CH(1));
+    t += 9_000;
+    assert.equal(await store.hasUser(a), true); // activity: a lives until +19 s
+    assert.equal(await store.savePending(b, CH(1), CH(1), 1n, 3600), "stored"); // a PUT is not
+    t += 2_000;
+    assert.equal(await store.savePending(b, CH(1), CH(1), 2n, 3600), "gone");
+    assert.equal(await store.hasUser(b), false);
+    assert.equal(await store.savePending(a, CH(1), CH(1), 3n, 3600), "stored");
+    t += 8_000;
+    assert.equal(await store.hasUser(a), false);
+  });
+
+  it("sweep removes expired records at the front and stops at the first live one", async () => {
+    let t = 1_700_000_000_000;
+    const store = new MemoryStore(() => t, { uaidTtlSeconds: 10 });
+    for (let i = 0; i < 1000; i++) await store.register(UAID(i), CH(1));
+    t += 5_000;
+    await store.addUser(UAID(7)); // touched: moves to the back
+    t += 6_000;
+    assert.equal(store.size, 1000);
+    assert.equal(store.sweep(400), 400);
+    assert.equal(store.size, 600);
+    store.sweep(10_000);
+    assert.equal(store.size, 1);
+    assert.equal(await store.hasUser(UAID(7)), true);
+  });
+});

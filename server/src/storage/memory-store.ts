@@ -5,8 +5,18 @@
  *
  * Memory matters here (one record per UAID, millions per node): a UAID with one channel
  * holds that channel as a plain string; a Set appears only from the second channel on.
+ *
+ * Inactivity expiry: `seen` maps each UAID to when it expires, in the order of last
+ * activity (a touch deletes and re-inserts), so `sweep` finds every expired UAID at the
+ * front and stops at the first live one.
  */
-import type { AckUpdate, MessageStore, PendingUpdate, SaveOutcome } from "./store.js";
+import type {
+  AckUpdate,
+  MessageStore,
+  PendingUpdate,
+  RegisterOutcome,
+  SaveOutcome,
+} from "./store.js";
 
 interface Pending {
   channelID: string;
@@ -20,28 +30,68 @@ type Channels = string | Set<string>;
 export class MemoryStore implements MessageStore {
   private readonly users = new Map<string, Channels>();
   private readonly pendingByUser = new Map<string, Map<string, Pending>>();
+  private readonly seen = new Map<string, number>();
+  private readonly ttlMs: number;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    options: { readonly uaidTtlSeconds?: number } = {},
+  ) {
+    this.ttlMs = (options.uaidTtlSeconds ?? 60 * 24 * 3600) * 1000;
+  }
+
+  /** UAID records held now. */
+  get size(): number {
+    return this.users.size;
+  }
+
+  private touch(uaid: string): void {
+    this.seen.delete(uaid);
+    this.seen.set(uaid, this.now() + this.ttlMs);
+  }
 
   async hasUser(uaid: string): Promise<boolean> {
-    return this.users.has(uaid);
+    if (!this.users.has(uaid)) return false;
+    if (this.seen.get(uaid)! <= this.now()) {
+      this.drop(uaid);
+      return false;
+    }
+    this.touch(uaid);
+    return true;
   }
 
   async addUser(uaid: string): Promise<void> {
-    if (!this.users.has(uaid)) this.users.set(uaid, "");
+    if (!this.users.has(uaid)) {
+      this.users.set(uaid, "");
+      this.pendingByUser.delete(uaid);
+    }
+    this.touch(uaid);
   }
 
   async dropUser(uaid: string): Promise<void> {
-    this.users.delete(uaid);
-    this.pendingByUser.delete(uaid);
+    this.drop(uaid);
   }
 
-  async register(uaid: string, channel: string): Promise<void> {
+  private drop(uaid: string): void {
+    this.users.delete(uaid);
+    this.pendingByUser.delete(uaid);
+    this.seen.delete(uaid);
+  }
+
+  async register(uaid: string, channel: string, maxChannels = Infinity): Promise<RegisterOutcome> {
     const c = this.users.get(uaid);
     if (c === undefined || c === "") this.users.set(uaid, channel);
     else if (typeof c === "string") {
-      if (c !== channel) this.users.set(uaid, new Set([c, channel]));
-    } else c.add(channel);
+      if (c !== channel) {
+        if (maxChannels <= 1) return "full";
+        this.users.set(uaid, new Set([c, channel]));
+      }
+    } else if (!c.has(channel)) {
+      if (c.size >= maxChannels) return "full";
+      c.add(channel);
+    }
+    this.touch(uaid);
+    return "registered";
   }
 
   async unregister(uaid: string, channel: string): Promise<void> {
@@ -69,6 +119,10 @@ export class MemoryStore implements MessageStore {
   ): Promise<SaveOutcome> {
     const c = this.users.get(uaid);
     if (c === undefined) return "gone";
+    if (this.seen.get(uaid)! <= this.now()) {
+      this.drop(uaid);
+      return "gone";
+    }
     if (!(c === channel || (typeof c === "object" && c.has(channel)))) return "unregistered";
     let p = this.pendingByUser.get(uaid);
     if (p === undefined) {
@@ -103,13 +157,19 @@ export class MemoryStore implements MessageStore {
   }
 
   /**
-   * Removes expired pending updates, visiting at most `budget` UAIDs per call so that a
-   * timer can call it without ever blocking the event loop for long. Returns how many
-   * updates it removed.
+   * Removes expired UAID records and expired pending updates, visiting at most `budget`
+   * UAIDs of each per call so that a timer can call it without ever blocking the event
+   * loop for long. Returns how many updates and records it removed.
    */
   sweep(budget: number): number {
     const now = this.now();
     let removed = 0;
+    let visited = 0;
+    for (const [uaid, expiresAt] of this.seen) {
+      if (expiresAt > now || visited++ >= budget) break;
+      this.drop(uaid);
+      removed++;
+    }
     // Maps iterate in insertion order; re-inserting a visited user moves it to the end, so
     // successive sweeps walk the whole map round-robin. The batch is taken up front so one
     // call never visits a UAID twice.

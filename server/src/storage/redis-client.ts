@@ -33,6 +33,8 @@ interface CommonOptions {
   readonly connectTimeoutMs?: number;
   /** How long `healthy()` waits for an answer; default 500. */
   readonly healthTimeoutMs?: number;
+  /** A UAID record expires after this long without hello or register; default 60 days. */
+  readonly uaidTtlSeconds?: number;
   /** Clock for pending-update expiry (epoch ms); default `Date.now`. */
   readonly now?: () => number;
   /** Connection-level errors (the client reconnects by itself); for the shell to log. */

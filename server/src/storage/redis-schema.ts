@@ -6,7 +6,8 @@
  *   that records "this UAID exists" even with zero channels (channels are 32 hex, never
  *   empty). A hash rather than a set because Redis 7.0 keeps small hashes as compact
  *   listpacks while small sets of strings are full hash tables, and there are millions.
- *   Never expires: a UAID lives until `dropUser`.
+ *   Expires after the store's `uaidTtlSeconds` without activity (hello or register restart
+ *   it); `dropUser` deletes it at once.
  * - `<prefix>{<uaid>}:p`: pending updates, a hash `channel → "<expiresAtMs>:<version>:<channelID>"`.
  *   Redis 7.0 has no per-field TTL, so the expiry lives in the value: reads skip and delete
  *   expired fields, and the key carries an EXPIRE raised to the longest TTL it has held, so

@@ -23,22 +23,53 @@ return "stored"
 `;
 
 /**
- * KEYS: pending. ARGV: now ms. Deletes expired fields and returns the other values.
- * Expiries are epoch milliseconds (< 2^53), exact as Lua numbers.
+ * KEYS: pending. ARGV: now ms, cursor, count. One HSCAN page (never HGETALL: a huge hash
+ * would block Redis and come back as one huge reply): deletes the page's expired fields and
+ * returns `{ next cursor, value, value, … }` (cursor "0": done). Expiries are epoch
+ * milliseconds (< 2^53), exact as Lua numbers.
  */
-const PENDING = `
-local all = redis.call("HGETALL", KEYS[1])
+const PENDING_PAGE = `
+local page = redis.call("HSCAN", KEYS[1], ARGV[2], "COUNT", ARGV[3])
+local all = page[2]
 local now = tonumber(ARGV[1])
-local out = {}
+local out = { page[1] }
 for i = 1, #all, 2 do
   local v = all[i + 1]
   if tonumber(string.match(v, "^(%d+):")) <= now then
     redis.call("HDEL", KEYS[1], all[i])
   else
+    out[#out + 1] = all[i]
     out[#out + 1] = v
   end
 end
 return out
+`;
+
+/**
+ * KEYS: registrations, pending. ARGV: ttl ms. Creates the UAID record if absent (a new
+ * record drops any pending updates left from an expired one) and restarts its expiry.
+ */
+const ADD_USER = `
+if redis.call("EXISTS", KEYS[1]) == 0 then
+  redis.call("HSET", KEYS[1], "", "")
+  redis.call("DEL", KEYS[2])
+end
+redis.call("PEXPIRE", KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: registrations. ARGV: channel, max channels, ttl ms. Registers the channel unless
+ * that would make more than max (the marker field "" is not a channel); restarts the
+ * record's expiry. Returns "registered" | "full".
+ */
+const REGISTER = `
+if redis.call("HEXISTS", KEYS[1], ARGV[1]) == 0 then
+  if redis.call("HLEN", KEYS[1]) - 1 >= tonumber(ARGV[2]) then return "full" end
+  redis.call("HSET", KEYS[1], "", "", ARGV[1], "")
+end
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+return "registered"
 `;
 
 /**
@@ -75,7 +106,9 @@ return redis.call("HDEL", KEYS[2], ARGV[1])
 /** For ioredis' `scripts` option: defines one command per script on the client. */
 export const SCRIPTS = {
   editionSavePending: { lua: SAVE_PENDING, numberOfKeys: 2 },
-  editionPending: { lua: PENDING, numberOfKeys: 1 },
+  editionPendingPage: { lua: PENDING_PAGE, numberOfKeys: 1 },
+  editionAddUser: { lua: ADD_USER, numberOfKeys: 2 },
+  editionRegister: { lua: REGISTER, numberOfKeys: 1 },
   editionAck: { lua: ACK, numberOfKeys: 1 },
   editionUnregister: { lua: UNREGISTER, numberOfKeys: 2 },
 } as const;
@@ -89,7 +122,19 @@ export interface StoreScripts {
     value: string,
     ttlMs: number,
   ): Promise<string>;
-  editionPending(pending: string, nowMs: number): Promise<string[]>;
+  editionPendingPage(
+    pending: string,
+    nowMs: number,
+    cursor: string,
+    count: number,
+  ): Promise<string[]>;
+  editionAddUser(registrations: string, pending: string, ttlMs: number): Promise<number>;
+  editionRegister(
+    registrations: string,
+    channel: string,
+    maxChannels: number,
+    ttlMs: number,
+  ): Promise<string>;
   editionAck(pending: string, ...channelVersionPairs: string[]): Promise<number>;
   editionUnregister(registrations: string, pending: string, channel: string): Promise<number>;
 }

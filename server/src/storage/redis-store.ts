@@ -23,20 +23,19 @@ import {
   type StoreClient,
   waitReady,
 } from "./redis-client.js";
-import {
-  decodePending,
-  encodePending,
-  keysOf,
-  USER_MARKER,
-  versionString,
-} from "./redis-schema.js";
+import { decodePending, encodePending, keysOf, versionString } from "./redis-schema.js";
 import {
   type AckUpdate,
   type MessageStore,
   type PendingUpdate,
+  type RegisterOutcome,
   type SaveOutcome,
   StoreError,
 } from "./store.js";
+
+/** Fields per HSCAN page of a flush, and pages at most (bounds one flush's reads). */
+const PENDING_PAGE = 500;
+const MAX_PENDING_PAGES = 2000;
 
 export type { HostPort, RedisStoreOptions } from "./redis-client.js";
 
@@ -58,6 +57,7 @@ export class RedisStore implements MessageStore {
       options.keyPrefix ?? "edition:",
       options.now ?? Date.now,
       options.healthTimeoutMs ?? 500,
+      Math.ceil((options.uaidTtlSeconds ?? 60 * 24 * 3600) * 1000),
     );
   }
 
@@ -66,18 +66,22 @@ export class RedisStore implements MessageStore {
     private readonly prefix: string,
     private readonly now: () => number,
     private readonly healthTimeoutMs: number,
+    private readonly ttlMs: number,
   ) {}
 
-  /** Whether a record exists for `uaid` (created by `addUser` or `register`). */
+  /**
+   * Whether a record exists for `uaid` (created by `addUser` or `register`); restarts its
+   * expiry. One command: PEXPIRE answers 1 exactly when the key exists.
+   */
   async hasUser(uaid: string): Promise<boolean> {
     const k = keysOf(this.prefix, uaid);
-    return (await this.run(() => this.client.exists(k.registrations))) === 1;
+    return (await this.run(() => this.client.pexpire(k.registrations, this.ttlMs))) === 1;
   }
 
   /** Creates the record for `uaid` (zero channels) if absent; an existing one is kept. */
   async addUser(uaid: string): Promise<void> {
     const k = keysOf(this.prefix, uaid);
-    await this.run(() => this.client.hsetnx(k.registrations, USER_MARKER, ""));
+    await this.run(() => this.client.editionAddUser(k.registrations, k.pending, this.ttlMs));
   }
 
   /** Removes `uaid`'s registrations and pending updates in one command (same slot). */
@@ -86,10 +90,15 @@ export class RedisStore implements MessageStore {
     await this.run(() => this.client.del(k.registrations, k.pending));
   }
 
-  /** Registers `channel` (idempotent), creating the UAID record if absent. */
-  async register(uaid: string, channel: string): Promise<void> {
+  /** Registers `channel` (idempotent, bounded by `maxChannels`), creating the UAID record if absent. */
+  async register(uaid: string, channel: string, maxChannels = Infinity): Promise<RegisterOutcome> {
     const k = keysOf(this.prefix, uaid);
-    await this.run(() => this.client.hset(k.registrations, USER_MARKER, "", channel, ""));
+    const max = Number.isFinite(maxChannels) ? maxChannels : Number.MAX_SAFE_INTEGER;
+    const r = await this.run(() =>
+      this.client.editionRegister(k.registrations, channel, max, this.ttlMs),
+    );
+    if (r === "registered" || r === "full") return r;
+    throw new StoreError(`redis: unexpected register reply ${JSON.stringify(r)}`);
   }
 
   /** Removes the registration and any pending update of `channel`, atomically (idempotent). */
@@ -128,11 +137,24 @@ export class RedisStore implements MessageStore {
     throw new StoreError(`redis: unexpected savePending reply ${JSON.stringify(outcome)}`);
   }
 
-  /** Every unexpired pending update of `uaid`; expired ones are deleted on the way. */
+  /**
+   * Every unexpired pending update of `uaid`, read in HSCAN pages of about `PENDING_PAGE`
+   * (HSCAN may return a field twice: kept once); expired ones are deleted on the way.
+   */
   async pending(uaid: string): Promise<PendingUpdate[]> {
     const k = keysOf(this.prefix, uaid);
-    const values = await this.run(() => this.client.editionPending(k.pending, this.now()));
-    return values.map(decodePending);
+    const byChannel = new Map<string, string>();
+    let cursor = "0";
+    for (let page = 0; page < MAX_PENDING_PAGES; page++) {
+      const c = cursor;
+      const r = await this.run(() =>
+        this.client.editionPendingPage(k.pending, this.now(), c, PENDING_PAGE),
+      );
+      for (let i = 1; i + 1 < r.length; i += 2) byChannel.set(r[i]!, r[i + 1]!);
+      cursor = r[0]!;
+      if (cursor === "0") break;
+    }
+    return [...byChannel.values()].map(decodePending);
   }
 
   /**

@@ -479,6 +479,43 @@ export function storeContract(
       });
     });
 
+    describe("bounds (docs/limits.md)", () => {
+      it("register refuses a new channel past maxChannels, writing nothing, and stays idempotent", async () => {
+        const uaid = await user();
+        const chans = [id(), id(), id()];
+        for (const c of chans) assert.equal(await store.register(uaid, c, 3), "registered");
+        const extra = id();
+        assert.equal(await store.register(uaid, extra, 3), "full");
+        assert.equal(await store.channelCount(uaid), 3);
+        assert.equal(await store.savePending(uaid, extra, extra, 1n, DAY), "unregistered");
+        // Re-registering a channel it has is not a new one.
+        assert.equal(await store.register(uaid, chans[1]!, 3), "registered");
+        // Room again after an unregister.
+        await store.unregister(uaid, chans[0]!);
+        assert.equal(await store.register(uaid, extra, 3), "registered");
+        assert.equal(await store.register(uaid, id(), 1), "full");
+      });
+
+      it("pending() returns every update of a UAID with many (more than one read page)", async () => {
+        const channels = Array.from({ length: 1300 }, id);
+        const uaid = await user();
+        await Promise.all(channels.map((c) => store.register(uaid, c)));
+        await Promise.all(channels.map((c, i) => store.savePending(uaid, c, c, BigInt(i), DAY)));
+        const got = await store.pending(uaid);
+        assert.equal(got.length, channels.length);
+        assert.equal(new Set(got.map((u) => u.channelID)).size, channels.length);
+      });
+
+      it("a UAID created again after it was dropped starts without pending updates", async () => {
+        const ch = id();
+        const uaid = await user(ch);
+        await store.savePending(uaid, ch, ch, 5n, DAY);
+        await store.dropUser(uaid);
+        await store.addUser(uaid);
+        assert.deepEqual(await store.pending(uaid), []);
+      });
+    });
+
     it("healthy() is true for a reachable backend", async () => {
       assert.equal(await store.healthy(), true);
     });

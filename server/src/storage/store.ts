@@ -8,6 +8,10 @@
  *
  * Ids passed in are normalised (32 lower-case hex); `channelID` is the client's own
  * spelling, kept only so that notifications use it.
+ *
+ * Records expire: a UAID (with its channels) not seen by `hasUser`, `addUser` or
+ * `register` for the store's `uaidTtlSeconds` is deleted, so abandoned clients leave
+ * nothing behind (PUTs to it then get `gone`). PUTs do not count as activity.
  */
 
 export interface PendingUpdate {
@@ -29,6 +33,9 @@ export interface AckUpdate {
  */
 export type SaveOutcome = "stored" | "unregistered" | "gone";
 
+/** Outcome of `register`: `full` when the UAID already has `maxChannels` other channels. */
+export type RegisterOutcome = "registered" | "full";
+
 /** A store operation failed (backend unreachable, timeout). Maps to 500 / 503. */
 export class StoreError extends Error {
   override readonly name = "StoreError";
@@ -36,14 +43,24 @@ export class StoreError extends Error {
 }
 
 export interface MessageStore {
-  /** Whether a record exists for `uaid` (created by `addUser`, removed by `dropUser`). */
+  /**
+   * Whether a record exists for `uaid` (created by `addUser`, removed by `dropUser` or by
+   * expiry). A found record's inactivity clock restarts (hello is activity).
+   */
   hasUser(uaid: string): Promise<boolean>;
-  /** Creates the record for `uaid` if absent; an existing record is left as it is. */
+  /**
+   * Creates the record for `uaid` if absent (a new record starts with no pending updates);
+   * an existing record is left as it is. Either way its inactivity clock restarts.
+   */
   addUser(uaid: string): Promise<void>;
   /** Removes `uaid` with its registrations and pending updates. Later PUTs get `gone`. */
   dropUser(uaid: string): Promise<void>;
-  /** Registers `channel` for `uaid` (idempotent). Creates the UAID record if absent. */
-  register(uaid: string, channel: string): Promise<void>;
+  /**
+   * Registers `channel` for `uaid` (idempotent), atomically refusing (`full`, nothing
+   * written) a new channel when `maxChannels` are registered already (default: no bound).
+   * Creates the UAID record if absent; restarts its inactivity clock.
+   */
+  register(uaid: string, channel: string, maxChannels?: number): Promise<RegisterOutcome>;
   /** Removes the registration and any pending update of `channel` (idempotent). */
   unregister(uaid: string, channel: string): Promise<void>;
   /** Number of channels registered for `uaid` (0 when unknown). */
@@ -60,7 +77,10 @@ export interface MessageStore {
     version: bigint,
     ttlSeconds: number,
   ): Promise<SaveOutcome>;
-  /** Every unexpired pending update of `uaid`, in no particular order. */
+  /**
+   * Every unexpired pending update of `uaid`, in no particular order. Backends read a large
+   * set in bounded pages (no single huge reply).
+   */
   pending(uaid: string): Promise<PendingUpdate[]>;
   /**
    * Deletes each pending update whose version ≤ the acked version. Durable when it

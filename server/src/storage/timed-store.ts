@@ -31,7 +31,8 @@ export function timedStore(
     hasUser: (uaid) => time("has_user", () => store.hasUser(uaid)),
     addUser: (uaid) => time("add_user", () => store.addUser(uaid)),
     dropUser: (uaid) => time("drop_user", () => store.dropUser(uaid)),
-    register: (uaid, channel) => time("register", () => store.register(uaid, channel)),
+    register: (uaid, channel, maxChannels) =>
+      time("register", () => store.register(uaid, channel, maxChannels)),
     unregister: (uaid, channel) => time("unregister", () => store.unregister(uaid, channel)),
     channelCount: (uaid) => time("channel_count", () => store.channelCount(uaid)),
     savePending: (uaid, channel, channelID, version, ttlSeconds) =>

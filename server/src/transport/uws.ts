@@ -3,7 +3,9 @@
  * slow `ws`-based implementation when its native binary does not load; only the native
  * module exports `getParts`, so we check for it and refuse to start otherwise.
  */
+
 import uWS from "uWebSockets.js";
+import { createServer } from "node:net";
 
 export function assertNativeUws(): void {
   if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== "function") {
@@ -23,12 +25,37 @@ export type {
 } from "uWebSockets.js";
 export { uWS };
 
-/** Listens on host:port (0 = any free port); resolves with the listen socket and bound port. */
-export function listen(
+/**
+ * Rejects when something already listens on host:port. uWS binds with SO_REUSEPORT, so a
+ * second node on a taken port would start and split the traffic with the first; a plain
+ * listener (no SO_REUSEPORT) fails with EADDRINUSE against any holder, uWS or not.
+ */
+export function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === "EADDRINUSE"
+            ? `port ${port} on ${host} is already in use (another node or process listens there)`
+            : `cannot listen on ${host}:${port}: ${err.message}`,
+        ),
+      ),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/**
+ * Listens on host:port (0 = any free port); resolves with the listen socket and bound port.
+ * A fixed port already in use is an error, never shared.
+ */
+export async function listen(
   app: uWS.TemplatedApp,
   host: string,
   port: number,
 ): Promise<{ socket: uWS.us_listen_socket; port: number }> {
+  if (port !== 0) await assertPortFree(host, port);
   return new Promise((resolve, reject) => {
     app.listen(host, port, (s) => {
       if (s === false) reject(new Error(`cannot listen on ${host}:${port}`));

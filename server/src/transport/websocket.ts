@@ -9,6 +9,7 @@
 import type { Connections } from "../delivery/connections.js";
 import { type Conn, SendResult, type SocketOps } from "../delivery/socket.js";
 import type { Metrics } from "../metrics.js";
+import { type IpLimits, ipKey } from "./ip-limits.js";
 import {
   type HttpRequest,
   type HttpResponse,
@@ -19,9 +20,18 @@ import {
 
 export type ClientSocket = WebSocket<Conn>;
 
-/** Accept frames up to 256 KiB (PROTOCOL.md) with headroom; larger ones close the socket (1009). */
-const MAX_PAYLOAD = 512 * 1024;
 const SUBPROTOCOL = "push-notification";
+
+/**
+ * uWS's own bound: it refuses a frame whose header declares more than this by dropping
+ * the TCP connection (the client sees 1006; this uWS build has no way to send 1009 there),
+ * and it buffers a partially received frame up to this size. Frames between the configured
+ * limit and this bound are read and refused with a proper 1009; so the bound is well above
+ * the limit (a 600 KiB frame gets its 1009) but fixed, not growing with it beyond 2×.
+ */
+export function uwsPayloadBound(maxFrameBytes: number): number {
+  return Math.max(2 * maxFrameBytes, 1024 * 1024);
+}
 
 export const uwsSocketOps: SocketOps<ClientSocket> = {
   conn: (ws) => ws.getUserData(),
@@ -45,6 +55,10 @@ export interface WebSocketOptions {
   readonly maxBackpressureBytes: number;
   /** Whether a new socket may be accepted now (capacity, draining). */
   readonly admit: () => "ok" | "capacity" | "draining";
+  /** Text frames larger than this are refused with 1009. */
+  readonly maxFrameBytes: number;
+  /** Per-source-address limits (undefined: none). */
+  readonly ipLimits?: IpLimits;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
@@ -57,7 +71,7 @@ export function attachWebSocket(
 ): void {
   app.ws<Conn>("/*", {
     compression: uWS.DISABLED,
-    maxPayloadLength: MAX_PAYLOAD,
+    maxPayloadLength: uwsPayloadBound(opts.maxFrameBytes),
     maxBackpressure: opts.maxBackpressureBytes,
     closeOnBackpressureLimit: 0,
     idleTimeout: opts.idleTimeoutSeconds,
@@ -73,14 +87,30 @@ export function attachWebSocket(
         res.writeStatus("503 Service Unavailable").writeHeader("Retry-After", "5").end("{}");
         return;
       }
+      let ip = "";
+      if (opts.ipLimits?.enabled) {
+        ip = ipKey(decoder.decode(res.getRemoteAddressAsText()));
+        const v = opts.ipLimits.admit(ip);
+        if (v !== "ok") {
+          // One source holding too many sockets or opening them too fast: refuse before
+          // any per-socket state exists, and say when to come back.
+          metrics.bound
+            .handshake(v === "connections" ? "refused_ip_connections" : "refused_ip_rate")
+            .inc();
+          res.writeStatus("429 Too Many Requests").writeHeader("Retry-After", "1").end("{}");
+          return;
+        }
+      }
       metrics.bound.handshake("accepted").inc();
+      const conn = connections.newConn();
+      conn.ip = ip;
       const offered = req.getHeader("sec-websocket-protocol");
       const protocol =
         offered !== "" && offered.split(",").some((p) => p.trim() === SUBPROTOCOL)
           ? SUBPROTOCOL
           : "";
       res.upgrade(
-        connections.newConn(),
+        conn,
         req.getHeader("sec-websocket-key"),
         protocol,
         req.getHeader("sec-websocket-extensions"),
@@ -92,9 +122,12 @@ export function attachWebSocket(
     },
     message(ws, message, isBinary) {
       if (isBinary) connections.binary(ws);
+      else if (message.byteLength > opts.maxFrameBytes) connections.tooBig(ws);
       else connections.message(ws, decoder.decode(message));
     },
     close(ws, code) {
+      const ip = ws.getUserData().ip;
+      if (ip !== "") opts.ipLimits?.closed(ip);
       connections.closed(ws, code);
     },
   });

@@ -43,6 +43,9 @@ function commonEnv(t: TemplateInput, role: "node" | "balancer"): Env[] {
   const env: Env[] = [
     { name: "EDITION_ROLE", value: role },
     { name: "EDITION_NODE_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    // Metrics and the router listen on the pod IP (the node's default is loopback): other
+    // pods and Prometheus reach them there, nothing outside the pod network does.
+    { name: "EDITION_INTERNAL_HOST", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
     { name: "EDITION_REGION", value: r.name },
     { name: "EDITION_PORT", value: String(PORTS.ws) },
     { name: "EDITION_METRICS_PORT", value: String(PORTS.metrics) },

@@ -17,6 +17,7 @@ import {
   randomFillSync,
 } from "node:crypto";
 import { normalizeUuid, uuidBytes, uuidFromBytes } from "../protocol/ids.js";
+import { TokenCache } from "./token-cache.js";
 
 export interface TokenKey {
   /** 0–255, written into every token it mints. */
@@ -41,9 +42,9 @@ const MAX_TOKEN_CHARS = 512;
 /** Nonces come from a CSPRNG pool refilled this many bytes at a time; each byte used once. */
 const NONCE_POOL = 4096;
 /**
- * Decoded tokens kept, oldest dropped first. App servers PUT to the same endpoints again and
- * again; an AES-GCM decipher per PUT was the largest single cost of the endpoint. Only
- * tokens that authenticated are kept, so garbage cannot fill it with anything but misses.
+ * Decoded tokens kept (admitted by frequency: `token-cache.ts`). App servers PUT to the same
+ * endpoints again and again; an AES-GCM decipher per PUT was the largest single cost of the
+ * endpoint. Only tokens that authenticated are offered, so garbage cannot fill it.
  */
 const DECODE_CACHE = 10_000;
 
@@ -53,7 +54,7 @@ export class TokenCodec {
   private readonly mintKey: KeyObject;
   private readonly nonces = Buffer.allocUnsafe(NONCE_POOL);
   private noncesAt = NONCE_POOL;
-  private readonly cache = new Map<string, EndpointTarget>();
+  private readonly cache = new TokenCache<EndpointTarget>(DECODE_CACHE);
 
   /** `keys[0]` mints; all decode. */
   constructor(keys: readonly TokenKey[]) {
@@ -89,10 +90,7 @@ export class TokenCodec {
     const hit = this.cache.get(token);
     if (hit !== undefined) return hit;
     const t = this.decodeUncached(token);
-    if (t !== undefined) {
-      if (this.cache.size >= DECODE_CACHE) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(token, t);
-    }
+    if (t !== undefined) this.cache.offer(token, t);
     return t;
   }
 

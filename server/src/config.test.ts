@@ -50,7 +50,7 @@ describe("loadConfig defaults", () => {
         tokenKeys: [],
         maxChannels: 1000,
         limits: {
-          maxFrameBytes: 256 * 1024,
+          maxFrameBytes: 512 * 1024,
           maxJsonDigits: 40,
           maxJsonDepth: 32,
           helloTimeoutSeconds: 10,

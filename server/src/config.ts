@@ -45,7 +45,7 @@ export interface Config {
 
 /** Bounds against bad input and abuse; each has a safe default (docs/limits.md). */
 export interface LimitsConfig {
-  /** Text frames larger than this are refused with close 1009 (PROTOCOL.md: at least 256 KiB). */
+  /** Text frames larger than this are refused with close 1009 (PROTOCOL.md: at least 256 KiB; default 512 KiB). */
   readonly maxFrameBytes: number;
   /** Integer literals longer than this many characters make a frame invalid (close 1003). */
   readonly maxJsonDigits: number;
@@ -224,7 +224,7 @@ export function loadConfig(env: Env): Config {
     tokenKeys: parseTokenKeys(env.EDITION_TOKEN_KEYS, problems),
     maxChannels: int("EDITION_MAX_CHANNELS", 1000, 1, 1_000_000),
     limits: Object.freeze({
-      maxFrameBytes: int("EDITION_MAX_FRAME_BYTES", 256 * 1024, 4096, 16 * 1024 * 1024),
+      maxFrameBytes: int("EDITION_MAX_FRAME_BYTES", 512 * 1024, 4096, 16 * 1024 * 1024),
       maxJsonDigits: int("EDITION_MAX_JSON_DIGITS", 40, 20, 10_000),
       maxJsonDepth: int("EDITION_MAX_JSON_DEPTH", 32, 4, 10_000),
       helloTimeoutSeconds: int("EDITION_HELLO_TIMEOUT_SECONDS", 10, 1, 3600),

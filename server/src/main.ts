@@ -143,7 +143,8 @@ export async function startNode(
   registry: Registry,
   metrics: Metrics,
 ): Promise<RunningNode> {
-  const store = timedStore(await openStore(config, log), metrics.bound.storeSeconds);
+  const opened = await openStore(config, log);
+  const store = timedStore(opened, metrics.bound.storeSeconds);
   metrics.maxConnections.set(config.maxConnections);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
   if (config.tokenKeys.length === 0) {
@@ -258,7 +259,13 @@ export async function startNode(
   }
 
   // Expired updates and UAID records; small batches often, so no sweep blocks for long.
-  const sweep = store.sweep ? setInterval(() => store.sweep?.(5_000), 1_000) : undefined;
+  const records = () => (opened instanceof MemoryStore ? opened.size : 0);
+  const sweep = store.sweep
+    ? setInterval(() => {
+        store.sweep?.(5_000);
+        metrics.storeRecords.set(records());
+      }, 1_000)
+    : undefined;
   sweep?.unref();
   const probeStore = () => store.healthy().then((ok) => metrics.storeUp.set(ok ? 1 : 0));
   void probeStore();

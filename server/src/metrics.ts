@@ -179,6 +179,11 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     help: "1 when the message store (Redis) answered its last health check, else 0.",
     registers: [registry],
   });
+  const storeRecords = new Gauge({
+    name: `${prefix}store_records`,
+    help: "UAID records held by the in-memory store (0 with Redis, whose keys expire by themselves).",
+    registers: [registry],
+  });
   const etcdLease = new Gauge({
     name: `${prefix}etcd_lease_held`,
     help: "1 while this node holds its etcd member lease (0 before the first grant and after a loss until re-granted).",
@@ -210,6 +215,7 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     maxConnections,
     storeSeconds,
     storeUp,
+    storeRecords,
     etcdLease,
     redirects,
     slotMoves,

@@ -74,9 +74,10 @@ export async function hello(ws: WebSocket, uaid = ""): Promise<string> {
  * One UAID registers `n` channels, pipelined `window` at a time. Returns how many got a
  * 200 and the first reply that was not one (with the close code that followed).
  */
-export async function registerFlood(t: Target, n: number, src: string, window = 50) {
+export async function registerFlood(t: Target, n: number, src: string, window = 20) {
   const ws = await openFrom(t.wsUrl, src);
   const uaid = await hello(ws);
+  await request(ws, "{}"); // the hello flush is done: frames are no longer queued (≤ 32)
   let accepted = 0;
   const endpoints: string[] = [];
   let refused: Json | undefined;
@@ -110,7 +111,16 @@ export async function anonymousRounds(t: Target, rounds: number, src: string, pa
   const worker = async () => {
     while (done < rounds) {
       done++;
-      const ws = await openFrom(t.wsUrl, src);
+      let ws: WebSocket | undefined;
+      // A 429 (per-IP handshake rate) says come back shortly: do, a bounded number of times.
+      for (let attempt = 0; ws === undefined; attempt++) {
+        try {
+          ws = await openFrom(t.wsUrl, src);
+        } catch (err) {
+          if ((err as { status?: number }).status !== 429 || attempt >= 100) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
       await hello(ws);
       const r = await request(
         ws,
@@ -163,6 +173,7 @@ export async function pendingFlush(t: Target, channels: number, src: string) {
   const frames = out.texts.filter((x) => x.includes('"notification"'));
   return {
     registered: reg.accepted,
+    refused: reg.refused,
     putStatuses: Object.fromEntries(statuses),
     updates,
     frames: frames.length,
@@ -196,13 +207,14 @@ export async function oneFrame(t: Target, text: string, src: string, sayHello = 
 export async function flood(t: Target, text: string, n: number, src: string) {
   const ws = await openFrom(t.wsUrl, src);
   await hello(ws);
+  await request(ws, "{}"); // the hello flush is done: frames are no longer queued (≤ 32)
   const r = converse(ws, 10_000, (x) => x.length >= n);
   for (let i = 0; i < n; i++) ws.send(text);
   const out = await r;
   ws.terminate();
   return {
     pongs: out.texts.filter((x) => x === "{}").length,
-    errors: out.replies.filter((x) => x.status !== undefined),
+    errors: out.replies.filter((x) => typeof x.status === "number" && x.status >= 400),
     closeCode: out.closed ?? "open",
   };
 }

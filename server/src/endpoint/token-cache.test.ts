@@ -25,7 +25,9 @@ describe("TokenCache (frequency admission)", () => {
 
   it("admits a newcomer once it is asked for more often than the entry it would evict", () => {
     const cache = new TokenCache<string>(2);
-    const ask = (k: string) => cache.get(k) ?? (cache.offer(k, k), undefined);
+    const ask = (k: string) => {
+      if (cache.get(k) === undefined) cache.offer(k, k);
+    };
     ask("a");
     ask("b");
     ask("c"); // asked once, like the LRU entry "a": not admitted

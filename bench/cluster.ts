@@ -426,6 +426,9 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       EDITION_REDIS_URL: redis.url,
       EDITION_CLUSTER_SECRET: randomBytes(24).toString("hex"),
       EDITION_TOKEN_KEYS: `1:${randomBytes(32).toString("base64")}`,
+      // Raw connect rates from a few loopback addresses: no per-address limits.
+      EDITION_MAX_CONNECTIONS_PER_IP: "0",
+      EDITION_HANDSHAKES_PER_IP_PER_SECOND: "0",
       EDITION_ROUTER_PORT: "0",
       // The node's defaults unless told (the cluster tests shorten the lease to 2 s).
       EDITION_LEASE_TTL_SECONDS: String(o.clusterLeaseTtl),

@@ -53,6 +53,10 @@ export function startPushNode(
     EDITION_TOKEN_KEYS: `1:${randomBytes(32).toString("base64")}`,
     // The bench closes its clients before stopping the node: no drain to wait for.
     EDITION_DRAIN_DEADLINE_SECONDS: "0",
+    // The bench measures raw connect rates from a few loopback addresses: per-address
+    // limits (docs/limits.md) would measure themselves instead.
+    EDITION_MAX_CONNECTIONS_PER_IP: "0",
+    EDITION_HANDSHAKES_PER_IP_PER_SECOND: "0",
   };
   const child = spawn(process.execPath, [...flags, entry], {
     env,

@@ -173,7 +173,7 @@ export async function pendingFlush(t: Target, channels: number, src: string) {
   const frames = out.texts.filter((x) => x.includes('"notification"'));
   return {
     registered: reg.accepted,
-    refused: reg.refused,
+    refused: reg.refused ?? { closeCode: reg.closeCode },
     putStatuses: Object.fromEntries(statuses),
     updates,
     frames: frames.length,

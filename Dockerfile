@@ -49,7 +49,8 @@ COPY --from=build --chown=0:0 /src/server/dist server/dist
 USER 1000:1000
 # 8080 public (WebSocket + PUT /update/<token>, EDITION_PORT), 8081 internal router
 # (EDITION_ROUTER_PORT, never exposed publicly), 9464 metrics + /health + /ready
-# (EDITION_METRICS_PORT).
+# (EDITION_METRICS_PORT). The router and metrics listen on EDITION_INTERNAL_HOST, loopback
+# by default: the operator sets the pod IP; elsewhere set it to the container's address.
 EXPOSE 8080 8081 9464
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "server/dist/main.js"]

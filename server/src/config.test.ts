@@ -54,6 +54,7 @@ describe("loadConfig defaults", () => {
           maxJsonDigits: 40,
           maxJsonDepth: 32,
           helloTimeoutSeconds: 10,
+          frameTimeoutSeconds: 270,
           maxConnectionsPerIp: 50_000,
           handshakesPerIpPerSecond: 1000,
           maxNotificationBytes: 32 * 1024,
@@ -94,6 +95,16 @@ describe("loadConfig defaults", () => {
     assert.equal(c.logLevel, "info");
   });
 
+  it("needs the frame timeout above the idle timeout (idle clients complete a pong per idle timeout)", () => {
+    assert.equal(loadConfig({ EDITION_IDLE_TIMEOUT_SECONDS: "8" }).limits.frameTimeoutSeconds, 46);
+    const ps = problems({
+      EDITION_IDLE_TIMEOUT_SECONDS: "60",
+      EDITION_FRAME_TIMEOUT_SECONDS: "60",
+    });
+    assert.equal(ps.length, 1);
+    assert.match(ps[0]!, /^EDITION_FRAME_TIMEOUT_SECONDS: 60 must exceed/);
+  });
+
   it("binds internal listeners to the public host, or loopback when that is a wildcard", () => {
     assert.equal(loadConfig({ EDITION_HOST: "10.0.0.7" }).internalHost, "10.0.0.7");
     assert.equal(loadConfig({ EDITION_HOST: "::" }).internalHost, "127.0.0.1");
@@ -120,6 +131,7 @@ describe("loadConfig parses every setting", () => {
       EDITION_MAX_JSON_DIGITS: "25",
       EDITION_MAX_JSON_DEPTH: "8",
       EDITION_HELLO_TIMEOUT_SECONDS: "3",
+      EDITION_FRAME_TIMEOUT_SECONDS: "1000",
       EDITION_MAX_CONNECTIONS_PER_IP: "0",
       EDITION_HANDSHAKES_PER_IP_PER_SECOND: "5",
       EDITION_MAX_NOTIFICATION_BYTES: "2048",
@@ -156,6 +168,7 @@ describe("loadConfig parses every setting", () => {
           maxJsonDigits: 25,
           maxJsonDepth: 8,
           helloTimeoutSeconds: 3,
+          frameTimeoutSeconds: 1000,
           maxConnectionsPerIp: 0,
           handshakesPerIpPerSecond: 5,
           maxNotificationBytes: 2048,

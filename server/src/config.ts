@@ -53,6 +53,12 @@ export interface LimitsConfig {
   readonly maxJsonDepth: number;
   /** A socket that has not said hello after this long is closed (4408). */
   readonly helloTimeoutSeconds: number;
+  /**
+   * A socket that completed no frame (message, ping or pong) for this long is closed (4408):
+   * a frame kept half-sent by trickling bytes. Idle clients answer the server's pings, so
+   * it must exceed the idle timeout; default 2 × idle timeout + 30 s.
+   */
+  readonly frameTimeoutSeconds: number;
   /** Open sockets per source IP (IPv6: per /64); 0 = no limit. Upgrades past it get 429. */
   readonly maxConnectionsPerIp: number;
   /** WebSocket upgrades per second per source IP (token bucket; burst = 2 s worth); 0 = no limit. */
@@ -133,6 +139,7 @@ const KNOWN = new Set([
   "EDITION_MAX_JSON_DIGITS",
   "EDITION_MAX_JSON_DEPTH",
   "EDITION_HELLO_TIMEOUT_SECONDS",
+  "EDITION_FRAME_TIMEOUT_SECONDS",
   "EDITION_MAX_CONNECTIONS_PER_IP",
   "EDITION_HANDSHAKES_PER_IP_PER_SECOND",
   "EDITION_MAX_NOTIFICATION_BYTES",
@@ -228,6 +235,7 @@ export function loadConfig(env: Env): Config {
       maxJsonDigits: int("EDITION_MAX_JSON_DIGITS", 40, 20, 10_000),
       maxJsonDepth: int("EDITION_MAX_JSON_DEPTH", 32, 4, 10_000),
       helloTimeoutSeconds: int("EDITION_HELLO_TIMEOUT_SECONDS", 10, 1, 3600),
+      frameTimeoutSeconds: 0, // set below, from the idle timeout
       maxConnectionsPerIp: int("EDITION_MAX_CONNECTIONS_PER_IP", 50_000, 0, 100_000_000),
       handshakesPerIpPerSecond: int("EDITION_HANDSHAKES_PER_IP_PER_SECOND", 1000, 0, 1_000_000),
       maxNotificationBytes: int(
@@ -251,6 +259,16 @@ export function loadConfig(env: Env): Config {
     cluster: undefined,
     redis: undefined,
   };
+  {
+    const idle = config.idleTimeoutSeconds;
+    const frame = int("EDITION_FRAME_TIMEOUT_SECONDS", 2 * idle + 30, 1, 24 * 3600);
+    if (frame <= idle) {
+      problems.push(
+        `EDITION_FRAME_TIMEOUT_SECONDS: ${frame} must exceed EDITION_IDLE_TIMEOUT_SECONDS (${idle}): idle clients complete a frame (pong) only once per idle timeout`,
+      );
+    }
+    config.limits = Object.freeze({ ...config.limits, frameTimeoutSeconds: frame });
+  }
   const list = (name: string): readonly string[] =>
     Object.freeze(
       (env[name] ?? "")

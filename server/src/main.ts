@@ -193,6 +193,7 @@ export async function startNode(
       json: { maxDigits: config.limits.maxJsonDigits, maxDepth: config.limits.maxJsonDepth },
       maxNotificationBytes: config.limits.maxNotificationBytes,
       helloTimeoutMs: config.limits.helloTimeoutSeconds * 1000,
+      frameTimeoutMs: config.limits.frameTimeoutSeconds * 1000,
     },
     region: config.region,
     endpointPrefix: () => endpointPrefix,
@@ -211,9 +212,12 @@ export async function startNode(
     maxFrameBytes: config.limits.maxFrameBytes,
     ipLimits,
   });
-  // Once a second: close sockets past their hello deadline, forget idle source addresses.
+  // Once a second: close sockets past their hello deadline or stuck mid-frame, forget idle
+  // source addresses.
   const limitsTimer = setInterval(() => {
     conns.expireHellos(10_000);
+    // Every socket visited about every 10 s, at most 100k per second.
+    conns.expireStalled(Math.min(100_000, Math.max(1000, Math.ceil(conns.size / 10))));
     ipLimits.prune();
   }, 1000);
   limitsTimer.unref();

@@ -28,12 +28,15 @@ import {
   registerFlood,
   silentSockets,
   type Target,
+  trickledFrame,
   wellBehaved,
 } from "./attacks.js";
 import { GC_PRELOAD } from "./spawn.js";
 
 const MAX_CHANNELS = 100;
 const HELLO_TIMEOUT_S = 2;
+const IDLE_TIMEOUT_S = 8;
+const FRAME_TIMEOUT_S = 9;
 const UAID_TTL_S = 6;
 const PER_IP = 60;
 const HANDSHAKES_PER_S = 50;
@@ -48,6 +51,8 @@ const ENV = {
   EDITION_PING_BURST: "20",
   EDITION_MAX_CHANNELS: String(MAX_CHANNELS),
   EDITION_HELLO_TIMEOUT_SECONDS: String(HELLO_TIMEOUT_S),
+  EDITION_IDLE_TIMEOUT_SECONDS: String(IDLE_TIMEOUT_S),
+  EDITION_FRAME_TIMEOUT_SECONDS: String(FRAME_TIMEOUT_S),
   EDITION_UAID_TTL_SECONDS: String(UAID_TTL_S),
   EDITION_MAX_CONNECTIONS_PER_IP: String(PER_IP),
   EDITION_HANDSHAKES_PER_IP_PER_SECOND: String(HANDSHAKES_PER_S),
@@ -101,7 +106,7 @@ function suite(kind: "memory" | "redis") {
      */
     async function underAttack<T>(name: string, attack: () => Promise<T>): Promise<T> {
       await good.take();
-      await new Promise((r) => setTimeout(r, 2000)); // an idle window of ~400 round trips
+      await new Promise((r) => setTimeout(r, 1000)); // an idle window of ~200 round trips
       const idle = await good.take();
       const t0 = performance.now();
       const out = await attack();
@@ -282,6 +287,13 @@ function suite(kind: "memory" | "redis") {
         r1 - r0 < 12_000_000,
         `RSS ${((r.during - r0) / 1e6).toFixed(1)} MB during, ${((r1 - r0) / 1e6).toFixed(1)} MB after`,
       );
+    });
+
+    it("a frame kept half-sent after hello (trickled) is dropped at the frame timeout (4408)", async () => {
+      // Data keeps uWS's idle timer alive; only completed frames (and pongs) count here.
+      const r = await trickledFrame(t, 256 * 1024, source(), (FRAME_TIMEOUT_S + 4) * 1000);
+      assert.notEqual(r.ms, "open", "still open past the frame timeout");
+      assert.equal(r.closeCode, 4408, `closed after ${r.ms} ms`);
     });
 
     it("an oversized frame is refused with 1009 and no reply", async () => {

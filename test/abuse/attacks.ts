@@ -269,6 +269,54 @@ export async function partialFrames(
   return { sockets, refused };
 }
 
+/**
+ * One raw socket that says hello, then starts a `declared`-byte frame and trickles it a
+ * little every 500 ms, never completing it (data keeps uWS's idle timer alive). Resolves
+ * with how long the node took to close it, or "open" at `ms`.
+ */
+export async function trickledFrame(t: Target, declared: number, src: string, ms: number) {
+  const s = await rawSocket(t.port, src);
+  let received = Buffer.alloc(0);
+  s.on("data", (b: Buffer) => {
+    received = Buffer.concat([received, b]);
+  });
+  const hello = Buffer.from(JSON.stringify({ messageType: "hello", uaid: "", channelIDs: [] }));
+  s.write(Buffer.concat([frameHeader(hello.length), hello]));
+  s.write(frameHeader(declared));
+  s.write(Buffer.alloc(64 * 1024, 0x20));
+  const t0 = performance.now();
+  const timer = setInterval(() => {
+    if (!s.destroyed) s.write(Buffer.alloc(100, 0x20));
+  }, 500);
+  const closed = await rawClosed(s, ms);
+  clearInterval(timer);
+  s.destroy();
+  return {
+    ms: closed ? Math.round(performance.now() - t0) : "open",
+    closeCode: closeCodeIn(received),
+  };
+}
+
+/** The code of the first close frame in raw server→client bytes (unmasked frames). */
+function closeCodeIn(b: Buffer): number | undefined {
+  let i = 0;
+  while (i + 2 <= b.length) {
+    const op = b[i]! & 0x0f;
+    let len = b[i + 1]! & 0x7f;
+    let at = i + 2;
+    if (len === 126) {
+      len = b.readUInt16BE(at);
+      at += 2;
+    } else if (len === 127) {
+      len = Number(b.readBigUInt64BE(at));
+      at += 8;
+    }
+    if (op === 8) return len >= 2 ? b.readUInt16BE(at) : 1005;
+    i = at + len;
+  }
+  return undefined;
+}
+
 export async function rawClosedWithin(sockets: readonly Socket[], ms: number) {
   const closed = await Promise.all(sockets.map((s) => rawClosed(s, ms)));
   for (const s of sockets) s.destroy();

@@ -38,6 +38,8 @@ export interface ConnectionsDeps<S> {
     readonly maxNotificationBytes: number;
     /** A socket that has not said hello after this long is closed (4408). */
     readonly helloTimeoutMs: number;
+    /** A socket that completed no frame for this long is closed (4408); 0 = never. */
+    readonly frameTimeoutMs?: number;
   };
   readonly region: string;
   /** `<public base>/update/` — the token is appended. */
@@ -64,6 +66,7 @@ export class Connections<S> {
     s.gone = false;
     s.since = 0;
     s.openedAt = this.d.now();
+    s.lastFrameAt = s.openedAt;
     s.ip = "";
     return s;
   }
@@ -92,9 +95,15 @@ export class Connections<S> {
     this.d.metrics.bound.closed(closeReason(code)).inc();
   }
 
+  /** The client completed a control frame (ping or pong): it is not stuck mid-frame. */
+  alive(socket: S): void {
+    this.d.ops.conn(socket).lastFrameAt = this.d.now();
+  }
+
   /** One text frame from the client. */
   message(socket: S, text: string): void {
     const c = this.d.ops.conn(socket);
+    c.lastFrameAt = this.d.now();
     if (c.queue !== undefined) {
       if (c.queue.length >= MAX_QUEUED_FRAMES)
         this.abort(socket, c, Close.normal, "invalid_command");
@@ -123,6 +132,36 @@ export class Connections<S> {
       if (c.phase !== Phase.New) continue;
       closed++;
       this.abort(socket, c, Close.helloTimeout, "hello_timeout", "hello timeout");
+    }
+    return closed;
+  }
+
+  private stallWalk: Iterator<S> | undefined;
+
+  /**
+   * Closes (4408) helloed sockets that completed no frame within `frameTimeoutMs`: a frame
+   * kept half-sent by trickling bytes (uWS buffers it, and data keeps its idle timer
+   * alive). Idle clients answer the server's pings, which counts. Visits at most `budget`
+   * sockets per call, resuming where the last call stopped, so a timer covers every socket
+   * over a few calls without blocking for long. (Sockets before hello: `expireHellos`.)
+   */
+  expireStalled(budget: number): number {
+    const limit = this.d.limits.frameTimeoutMs ?? 0;
+    if (limit <= 0) return 0;
+    const oldest = this.d.now() - limit;
+    let closed = 0;
+    for (let i = 0; i < budget; i++) {
+      this.stallWalk ??= this.d.presence.sockets()[Symbol.iterator]();
+      const next = this.stallWalk.next();
+      if (next.done) {
+        this.stallWalk = undefined;
+        break;
+      }
+      const c = this.d.ops.conn(next.value);
+      if (c.lastFrameAt <= oldest && c.phase === Phase.Ready) {
+        closed++;
+        this.abort(next.value, c, Close.helloTimeout, "frame_timeout", "frame timeout");
+      }
     }
     return closed;
   }

@@ -16,6 +16,8 @@ export interface Conn extends Session {
   since: number;
   /** When the socket opened (ms): it must say hello within the hello deadline. */
   openedAt: number;
+  /** When the socket last completed a frame (message, ping or pong), ms. */
+  lastFrameAt: number;
   /** Source address key for per-IP limits (transport/ip-limits.ts); "" when not tracked. */
   ip: string;
 }

@@ -120,6 +120,14 @@ export function attachWebSocket(
     open(ws) {
       connections.opened(ws);
     },
+    // Completed control frames: the client is alive and not stuck mid-frame (ping/pong
+    // replies themselves stay uWS's job).
+    ping(ws) {
+      connections.alive(ws);
+    },
+    pong(ws) {
+      connections.alive(ws);
+    },
     message(ws, message, isBinary) {
       if (isBinary) connections.binary(ws);
       else if (message.byteLength > opts.maxFrameBytes) connections.tooBig(ws);

@@ -20,7 +20,7 @@ export const Close = {
   pingFlood: 4774,
 } as const;
 
-/** Error reply statuses and their fixed `error` strings (PROTOCOL.md "Error reply"). */
+/** Error reply statuses and their fixed `error` strings (docs/protocol.md "Error reply"). */
 export const ReplyError = {
   invalidCommand: { status: 401, error: "Invalid Command" },
   storage: { status: 500, error: "Internal Server Error" },

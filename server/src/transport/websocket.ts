@@ -19,7 +19,7 @@ import {
 
 export type ClientSocket = WebSocket<Conn>;
 
-/** Accept frames up to 256 KiB (PROTOCOL.md) with headroom; larger ones close the socket (1009). */
+/** Accept frames up to 256 KiB (docs/protocol.md) with headroom; larger ones close the socket (1009). */
 const MAX_PAYLOAD = 512 * 1024;
 const SUBPROTOCOL = "push-notification";
 

@@ -8,6 +8,8 @@
  * - EDITION_REDIS_URL / sentinels: Redis store, else the in-memory store;
  * - EDITION_ROLE=balancer: only redirects first hellos to nodes with room.
  */
+// First, before anything loads uWebSockets.js: refuse an unsupported Node with a clear message.
+import "./node-version.js";
 import { randomFillSync } from "node:crypto";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";

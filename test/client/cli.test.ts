@@ -111,10 +111,16 @@ describe("npm run client: the README walkthrough", () => {
 });
 
 describe("npm run client --reconnect in a cluster", () => {
-  it("follows the balancer's redirect, and after its node is killed comes back on another node", async (t) => {
+  it("the balancer answers a PUT with where to go; the client follows its redirect, and after its node is killed comes back on another node", async (t) => {
     const cluster = await startLocalCluster({ nodes: 2, balancer: true, t });
     t.after(() => cluster.stop());
     await cluster.converged();
+    // An app server that PUTs to the balancer's address is told where to go instead.
+    const misdirected = await put(`${cluster.balancer!.httpUrl}/update/sometoken`, {
+      body: form({ version: 1 }),
+    });
+    assert.equal(misdirected.status, 404);
+    assert.match(JSON.parse(misdirected.body).message, /balancer.*PUT to the endpoint URL/s);
     const dir = mkdtempSync(join(tmpdir(), "edition-client-"));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -5,7 +5,7 @@
  */
 import type { RedirectDecision } from "../balancer/redirect.js";
 import type { TokenCodec } from "../endpoint/token.js";
-import type { Logger } from "../log.js";
+import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { Close } from "../protocol/errors.js";
 import { decideUaid } from "../protocol/hello.js";
@@ -47,8 +47,12 @@ export class Connections<S> {
   private readonly anonymous = new Set<S>();
   private open = 0;
   private lastSince = 0;
+  /** Read once: the debug events below cost nothing at the default level (docs/logging.md). */
+  private readonly debug: boolean;
 
-  constructor(private readonly d: ConnectionsDeps<S>) {}
+  constructor(private readonly d: ConnectionsDeps<S>) {
+    this.debug = d.log.isLevelEnabled("debug");
+  }
 
   /** A fresh per-socket state, to attach as the socket's user data at upgrade. */
   newConn(): Conn {
@@ -70,6 +74,7 @@ export class Connections<S> {
     this.anonymous.add(socket);
     this.d.metrics.opened.inc();
     this.d.metrics.connections.inc();
+    if (this.debug) this.d.log.debug({ event: "connect", connections: this.open }, "socket opened");
   }
 
   closed(socket: S, code: number): void {
@@ -82,6 +87,17 @@ export class Connections<S> {
     if (c.uaid !== undefined) this.d.presence.release(c.uaid, socket);
     this.d.metrics.connections.dec();
     this.d.metrics.bound.closed(closeReason(code)).inc();
+    if (this.debug)
+      this.d.log.debug(
+        {
+          event: "close",
+          code,
+          reason: closeReason(code),
+          uaid: c.uaid === undefined ? undefined : shortId(c.uaid),
+          connections: this.open,
+        },
+        "socket closed",
+      );
   }
 
   /** One text frame from the client. */
@@ -116,19 +132,20 @@ export class Connections<S> {
       case "reply":
         ops.send(socket, st.text);
         return;
-      case "close":
-        this.d.metrics.errors
-          .labels(
-            st.text === undefined
-              ? "garbage"
-              : st.code === Close.pingFlood
-                ? "ping_flood"
-                : "invalid_command",
-          )
-          .inc();
+      case "close": {
+        const kind =
+          st.text === undefined
+            ? "garbage"
+            : st.code === Close.pingFlood
+              ? "ping_flood"
+              : "invalid_command";
+        this.d.metrics.errors.labels(kind).inc();
+        if (this.debug)
+          this.d.log.debug({ event: "protocol_error", kind, code: st.code }, "closing a client");
         if (st.text !== undefined) ops.send(socket, st.text);
         ops.close(socket, st.code);
         return;
+      }
       case "hello":
         c.queue = [];
         void this.hello(socket, c, st);
@@ -152,6 +169,15 @@ export class Connections<S> {
       c.phase = Phase.Closed;
       c.queue = undefined;
       metrics.redirects.labels(where.kind === "redirect" ? "redirect" : "full").inc();
+      if (this.debug)
+        this.d.log.debug(
+          {
+            event: "hello",
+            outcome: where.kind,
+            redirect: where.kind === "redirect" ? where.url : undefined,
+          },
+          "hello sent elsewhere",
+        );
       ops.send(
         socket,
         where.kind === "redirect"
@@ -169,6 +195,7 @@ export class Connections<S> {
       if (decision.fresh) await store.addUser(decision.uaid);
     } catch (err) {
       metrics.hellos.labels("store_error").inc();
+      if (this.debug) this.d.log.debug({ event: "hello", outcome: "store_error" }, "hello failed");
       metrics.storeErrors.labels("hello").inc();
       this.d.log.warn({ event: "store_error", op: "hello", err: String(err) }, "hello failed");
       if (c.phase !== Phase.Closed) {
@@ -189,6 +216,17 @@ export class Connections<S> {
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
     ops.send(socket, helloReply(decision.echo));
     metrics.bound.hello(decision.uaid === st.requested ? "kept" : "minted").inc();
+    if (this.debug)
+      this.d.log.debug(
+        {
+          event: "hello",
+          outcome: decision.uaid === st.requested ? "kept" : "minted",
+          uaid: shortId(decision.uaid),
+          channels: st.channelCount,
+          replaced: replaced !== undefined,
+        },
+        "hello",
+      );
 
     // Flush after presence is claimed: an update stored before the claim is in this read,
     // one stored after it is delivered directly. In a cluster, a PUT that reaches the slot
@@ -256,6 +294,8 @@ export class Connections<S> {
       return;
     }
     this.d.metrics.bound.registration("register:ok").inc();
+    if (this.debug)
+      this.d.log.debug({ event: "register", outcome: "ok", uaid: shortId(uaid) }, "registered");
     const token = this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
     this.d.ops.send(
       socket,
@@ -277,6 +317,11 @@ export class Connections<S> {
       }
     }
     this.d.metrics.bound.registration("unregister:ok").inc();
+    if (this.debug)
+      this.d.log.debug(
+        { event: "unregister", outcome: "ok", uaid: shortId(c.uaid!) },
+        "unregistered",
+      );
     this.d.ops.send(socket, unregisterReply(st.channelID));
   }
 
@@ -295,6 +340,11 @@ export class Connections<S> {
     this.d.metrics.registrations.labels(op, "store_error").inc();
     this.d.metrics.storeErrors.labels(op).inc();
     this.d.log.warn({ event: "store_error", op, err: String(err) }, `${op} failed`);
+    if (this.debug)
+      this.d.log.debug(
+        { event: op, outcome: "store_error", uaid: shortId(c.uaid!) },
+        `${op} failed`,
+      );
     if (c.phase === Phase.Closed) return;
     c.phase = Phase.Closed;
     this.d.ops.send(socket, errorReply(raw, "storage"));

@@ -57,6 +57,7 @@ describe("loadConfig defaults", () => {
         drainDeadlineSeconds: 30,
         drainRate: 1000,
         corsOrigin: undefined,
+        demoPage: false,
         logLevel: "info",
         cluster: undefined,
         redis: undefined,
@@ -109,6 +110,7 @@ describe("loadConfig parses every setting", () => {
       EDITION_DRAIN_DEADLINE_SECONDS: "0",
       EDITION_DRAIN_RATE: "7",
       EDITION_CORS_ORIGIN: "*",
+      EDITION_DEMO_PAGE: "1",
       EDITION_LOG_LEVEL: "silent",
     });
     assert.deepEqual(
@@ -134,6 +136,7 @@ describe("loadConfig parses every setting", () => {
         drainDeadlineSeconds: 0,
         drainRate: 7,
         corsOrigin: "*",
+        demoPage: true,
         logLevel: "silent",
         cluster: undefined,
         redis: undefined,
@@ -651,5 +654,18 @@ describe("cluster-only settings without etcd", () => {
         `${name} is reported`,
       );
     }
+  });
+});
+
+describe("loadConfig: EDITION_DEMO_PAGE", () => {
+  it("is off by default and on with 1 or true", () => {
+    assert.equal(loadConfig({}).demoPage, false);
+    assert.equal(loadConfig({ EDITION_DEMO_PAGE: "1" }).demoPage, true);
+    assert.equal(loadConfig({ EDITION_DEMO_PAGE: "true" }).demoPage, true);
+    assert.equal(loadConfig({ EDITION_DEMO_PAGE: "0" }).demoPage, false);
+  });
+
+  it("rejects anything else, naming the setting", () => {
+    rejects("EDITION_DEMO_PAGE", "yes");
   });
 });

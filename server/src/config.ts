@@ -32,6 +32,8 @@ export interface Config {
   readonly drainRate: number;
   /** CORS `Access-Control-Allow-Origin` for the endpoint; undefined = CORS off. */
   readonly corsOrigin: string | undefined;
+  /** Serve the browser demo client at `/demo` (docs: README "Your first notification"). */
+  readonly demoPage: boolean;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Cluster settings; `undefined` (no EDITION_ETCD_ENDPOINTS) = one self-contained node. */
   readonly cluster: ClusterConfig | undefined;
@@ -114,6 +116,7 @@ const KNOWN = new Set([
   "EDITION_DRAIN_DEADLINE_SECONDS",
   "EDITION_DRAIN_RATE",
   "EDITION_CORS_ORIGIN",
+  "EDITION_DEMO_PAGE",
   "EDITION_LOG_LEVEL",
   "EDITION_ETCD_ENDPOINTS",
   ...CLUSTER_ONLY,
@@ -149,6 +152,15 @@ export function loadConfig(env: Env): Config {
       return def;
     }
     return n;
+  };
+
+  const flag = (name: string, def: boolean): boolean => {
+    const v = env[name];
+    if (v === undefined || v === "") return def;
+    if (v === "1" || v === "true") return true;
+    if (v === "0" || v === "false") return false;
+    problems.push(`${name}: "${v}" is not one of: 1, 0, true, false`);
+    return def;
   };
 
   const role = str("EDITION_ROLE", "node");
@@ -195,6 +207,7 @@ export function loadConfig(env: Env): Config {
     drainDeadlineSeconds: int("EDITION_DRAIN_DEADLINE_SECONDS", 30, 0, 3600),
     drainRate: int("EDITION_DRAIN_RATE", 1000, 1, 1_000_000),
     corsOrigin: env.EDITION_CORS_ORIGIN || undefined,
+    demoPage: flag("EDITION_DEMO_PAGE", false),
     logLevel: logLevel as Config["logLevel"],
     cluster: undefined,
     redis: undefined,

@@ -30,6 +30,7 @@ import { RedisStore, type RedisStoreOptions } from "./storage/redis-store.js";
 import type { MessageStore } from "./storage/store.js";
 import { timedStore } from "./storage/timed-store.js";
 import { attachAdmin } from "./transport/admin-http.js";
+import { attachDemoPage, DEMO_PATH } from "./transport/demo-page.js";
 import { attachEndpoint } from "./transport/endpoint-http.js";
 import {
   assertNativeUws,
@@ -177,6 +178,8 @@ export async function startNode(
     nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
     perfNow: () => performance.now(),
   };
+  // Before the endpoint's catch-all 404, which would otherwise answer GET /demo.
+  if (config.demoPage) attachDemoPage(app);
   attachEndpoint(app, (input) => deliverUpdate(deliverDeps, input), metrics, {
     corsOrigin: config.corsOrigin,
     retryAfterSeconds: 5,
@@ -221,6 +224,7 @@ export async function startNode(
       routerPort,
       nodeId: config.cluster?.nodeId,
       publicUrl,
+      demoPage: config.demoPage ? `${publicUrl}${DEMO_PATH}` : undefined,
       region: config.region,
       store: config.redis ? `redis-${config.redis.mode}` : "memory",
       routing: cluster ? "etcd" : "memory",

@@ -158,6 +158,7 @@ export class ClientSession {
     }
     this.helloed = true;
     this.failures = 0;
+    this.redirects = 0;
     if (m.uaid !== this.state.uaid) {
       if (this.state.uaid !== "")
         this.o.out(`the server gave a new UAID (the old one is unknown here): registering again`);

@@ -69,8 +69,9 @@ function nodeEnv(t: TemplateInput): Env[] {
     { name: "EDITION_ROUTER_PORT", value: String(PORTS.router) },
     { name: "EDITION_ADVERTISE_WS_URL", value: wsUrl },
     {
+      // host:port, no scheme: the router speaks its own TCP protocol (server/src/config.ts).
       name: "EDITION_ROUTER_URL",
-      value: `http://$(EDITION_NODE_ID).${routerService(cluster, r.name)}.${namespace}.svc:${PORTS.router}`,
+      value: `$(EDITION_NODE_ID).${routerService(cluster, r.name)}.${namespace}.svc:${PORTS.router}`,
     },
     { name: "EDITION_REDIS_URL", value: redisUrl(r.redis.url, pw !== undefined) },
     { name: "EDITION_REDIS_MODE", value: r.redis.mode },

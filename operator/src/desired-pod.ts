@@ -106,11 +106,26 @@ const probes = {
   },
 };
 
+/**
+ * The "restricted" Pod Security Standard, so node and balancer pods are admitted in a
+ * namespace labelled `pod-security.kubernetes.io/enforce=restricted`: non-root, no
+ * privilege escalation, every capability dropped, the runtime's default seccomp profile.
+ * The root filesystem is read-only: the server writes nothing but stdout.
+ */
 const securityContext = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   runAsNonRoot: true,
   capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+const podSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 10001,
+  runAsGroup: 10001,
+  fsGroup: 10001,
+  seccompProfile: { type: "RuntimeDefault" },
 };
 
 export function podTemplate(
@@ -141,7 +156,10 @@ export function podTemplate(
     // SIGTERM starts the drain; the kubelet must not kill the node before its deadline.
     terminationGracePeriodSeconds: role === "node" ? drainDeadline(spec) + 15 : 30,
     enableServiceLinks: false,
-    securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001 },
+    // Nodes and balancers never call the Kubernetes API (region state arrives as a mounted
+    // ConfigMap), so they get no token a compromised pod could use.
+    automountServiceAccountToken: false,
+    securityContext: podSecurityContext,
     volumes: [{ name: "regions", configMap: { name: regionsConfigMap(cluster), optional: true } }],
     topologySpreadConstraints: [
       {

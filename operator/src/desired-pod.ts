@@ -120,11 +120,12 @@ const securityContext = {
   seccompProfile: { type: "RuntimeDefault" },
 };
 
+/** The image's own user (Dockerfile: USER 1000:1000), as the operator's chart pod uses. */
 const podSecurityContext = {
   runAsNonRoot: true,
-  runAsUser: 10001,
-  runAsGroup: 10001,
-  fsGroup: 10001,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  fsGroup: 1000,
   seccompProfile: { type: "RuntimeDefault" },
 };
 

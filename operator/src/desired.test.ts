@@ -52,7 +52,7 @@ test("readSpec reports derived-name and cross-field problems", () => {
         name: "region-number-one",
         zones: ["zone-with-long-name"],
         nodes: { replicas: 4, maxReplicas: 2 },
-        etcd: { endpoints: ["e"] },
+        etcd: { endpoints: ["http://e:2379"] },
         redis: { url: "redis://r", mode: "sentinel" },
       },
     ],

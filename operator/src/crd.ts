@@ -395,6 +395,32 @@ export const specSchema = obj(
       },
       { description: "How a stopping node sends its clients elsewhere." },
     ),
+    networkPolicy: obj(
+      {
+        enabled: bool({
+          default: true,
+          description:
+            "One NetworkPolicy per region: the WebSocket/endpoint port stays open to all, the router port accepts only the region's node pods, the metrics port only metricsFrom.",
+        }),
+        metricsFrom: arr(
+          passthrough<Record<string, unknown>>({
+            type: "object",
+            description: "A NetworkPolicyPeer (podSelector, namespaceSelector, ipBlock).",
+          }),
+          {
+            default: [
+              {
+                namespaceSelector: {},
+                podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+              },
+            ],
+            description:
+              "Who may scrape the metrics port (9464). Default: pods labelled app.kubernetes.io/name=prometheus in any namespace (the Prometheus Operator's). Empty: nobody (kubelet probes are always allowed).",
+          },
+        ),
+      },
+      { description: "Which peers may reach the pods' internal ports." },
+    ),
     logLevel: oneOf(["fatal", "error", "warn", "info", "debug", "trace"], {
       default: "info",
       description: "Log level of node and balancer pods.",

@@ -51,7 +51,7 @@ async function waitFor<T>(
 }
 
 const config = (over: Partial<OperatorConfig> = {}): OperatorConfig => ({
-  watchNamespace: undefined,
+  watchNamespaces: [],
   leaderElection: true,
   leaseName: "edition-operator",
   leaseNamespace: "default",
@@ -274,7 +274,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     const ns = await namespace("create");
     const etcd = new MemoryRegionEtcd();
     const op = await startOperator(
-      config({ leaseName: "create", watchNamespace: ns }),
+      config({ leaseName: "create", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -341,7 +341,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     const ns = await namespace("rollout");
     const etcd = new MemoryRegionEtcd();
     let op: RunningOperator = await startOperator(
-      config({ leaseName: "rollout", watchNamespace: ns }),
+      config({ leaseName: "rollout", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -378,7 +378,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     // Restart the operator mid-drain: the new one sees the same draining pod and waits too.
     await op.stop();
     op = await startOperator(
-      config({ leaseName: "rollout", identity: "op-2", watchNamespace: ns }),
+      config({ leaseName: "rollout", identity: "op-2", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -415,7 +415,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     const ns = await namespace("failover");
     const etcd = new MemoryRegionEtcd();
     const op = await startOperator(
-      config({ leaseName: "failover", watchNamespace: ns }),
+      config({ leaseName: "failover", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -484,13 +484,13 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
   test("two replicas: one leader; the standby takes over when it stops", async () => {
     const etcd = new MemoryRegionEtcd();
     const a = await startOperator(
-      config({ leaseName: "ha", identity: "a", watchNamespace: "ha" }),
+      config({ leaseName: "ha", identity: "a", watchNamespaces: ["ha"] }),
       kc,
       etcd,
       log,
     );
     const b = await startOperator(
-      config({ leaseName: "ha", identity: "b", watchNamespace: "ha" }),
+      config({ leaseName: "ha", identity: "b", watchNamespaces: ["ha"] }),
       kc,
       etcd,
       log,
@@ -515,7 +515,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     const ns = await namespace("deletion");
     const etcd = new MemoryRegionEtcd();
     const op = await startOperator(
-      config({ leaseName: "deletion", watchNamespace: ns }),
+      config({ leaseName: "deletion", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,

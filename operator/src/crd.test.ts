@@ -6,6 +6,7 @@ import { readSpec } from "./cluster.js";
 import { specSchema } from "./crd.js";
 import { CRD_PATH, renderCrdYaml } from "./crd-yaml.js";
 import { applyDefaults, validate } from "./schema.js";
+import { exampleSpecs } from "./testdata/specs.js";
 
 test("the CRD YAML in the chart is generated from crd.ts (run `npm run gen:crd`)", () => {
   assert.equal(readFileSync(CRD_PATH, "utf8"), renderCrdYaml());
@@ -65,11 +66,13 @@ test("validation reports every problem at once", () => {
   assert.ok(problems.some((p) => p.startsWith('spec.regions: duplicate entry ["EU"]')));
 });
 
-test("the chart's example PushCluster spec passes every check", () => {
-  const file = new URL("../../charts/edition/examples/multi-region.yaml", import.meta.url);
-  const values = parse(readFileSync(file, "utf8")) as { pushCluster: { spec: object } };
-  const { problems } = readSpec("push", { ...values.pushCluster.spec, image: "edition:1" });
-  assert.deepEqual(problems, []);
+test("every example PushCluster of the chart passes every check", () => {
+  const examples = exampleSpecs();
+  assert.deepEqual(
+    examples.map((e) => e.name),
+    ["minimal.yaml:push", "multi-region.yaml:push", "values-multi-region.yaml:values"],
+  );
+  for (const e of examples) assert.deepEqual(readSpec("push", e.spec).problems, [], e.name);
 });
 
 /** Every property path under `s` whose schema has no description. */

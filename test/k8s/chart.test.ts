@@ -26,7 +26,7 @@ import { applyCrds, findTool, type Kube, kubeSkip, run, startKube } from "../sup
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHART = join(ROOT, "charts/edition");
-const MULTI_REGION = join(CHART, "examples/multi-region.yaml");
+const MULTI_REGION = join(CHART, "examples/values-multi-region.yaml");
 const CRD = join(CHART, "crds/pushclusters.edition.dev.yaml");
 const RELEASE = "edition";
 const NS = "edition";

@@ -304,6 +304,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
       ["v1", "ConfigMap", "push-regions"],
       ["v1", "Secret", "push-secrets"],
       ["policy/v1", "PodDisruptionBudget", "push-eu-nodes"],
+      ["networking.k8s.io/v1", "NetworkPolicy", "push-eu-netpol"],
     ] as const) {
       const o = await waitFor(`${kind} ${name}`, () => get(ns, apiVersion, kind, name));
       assert.ok(owned(o), `${kind} ${name} is owned by the PushCluster`);

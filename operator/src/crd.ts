@@ -395,6 +395,14 @@ export const specSchema = obj(
       },
       { description: "How a stopping node sends its clients elsewhere." },
     ),
+    idleTimeoutSeconds: optional(
+      int({
+        minimum: 8,
+        maximum: 960,
+        description:
+          "WebSocket idle timeout of node and balancer pods (EDITION_IDLE_TIMEOUT_SECONDS, default 120): a silent connection is pinged shortly before it and closed when no pong comes. Keep it at or below the idle timeout of every load balancer between clients and nodes, or the load balancer cuts idle sockets first.",
+      }),
+    ),
     networkPolicy: obj(
       {
         enabled: bool({

@@ -52,6 +52,8 @@ function commonEnv(t: TemplateInput, role: "node" | "balancer"): Env[] {
     { name: "EDITION_LOG_LEVEL", value: spec.logLevel },
   ];
   if (r.publicUrl) env.push({ name: "EDITION_PUBLIC_URL", value: r.publicUrl });
+  if (spec.idleTimeoutSeconds !== undefined)
+    env.push({ name: "EDITION_IDLE_TIMEOUT_SECONDS", value: String(spec.idleTimeoutSeconds) });
   return env;
 }
 

@@ -118,6 +118,10 @@ function variants(): { name: string; input: DesiredInput }[] {
       name: "wss template, trailing /",
       input: input(withTemplate("wss://{node}.push.example.com/")),
     },
+    {
+      name: "idle timeout below a 60 s load balancer",
+      input: input({ ...minimalSpec, idleTimeoutSeconds: 55 }),
+    },
     { name: "wss template, :443", input: input(withTemplate("wss://{node}.push.example.com:443")) },
     { name: "ws template, port, /", input: input(withTemplate("ws://{node}.eu.internal:8080/")) },
     {
@@ -159,6 +163,7 @@ for (const v of variants()) {
         assert.fail(`pod ${p.pod} (${p.role}) would exit at start-up: ${(err as Error).message}`);
       }
       assert.equal(config.role, p.role);
+      assert.equal(config.idleTimeoutSeconds, v.input.spec.idleTimeoutSeconds ?? 120);
       assert.equal(config.cluster?.nodeId, p.pod);
       if (p.role !== "node") continue;
       const region = v.input.spec.regions.find((r) => r.name === config.region)!;

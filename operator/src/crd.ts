@@ -248,6 +248,13 @@ const region = obj(
     service: obj(
       {
         type: serviceType("the region's hello (<cluster>-<region>) and endpoint Services"),
+        port: int({
+          default: 80,
+          minimum: 1,
+          maximum: 65535,
+          description:
+            "Port of those Services (and of their cloud load balancers): 443 when the load balancer terminates TLS.",
+        }),
         annotations: optional(
           record(str(), {
             description: "Annotations of those Services, e.g. for a cloud load balancer.",
@@ -259,6 +266,13 @@ const region = obj(
     nodeServices: obj(
       {
         type: serviceType("each node's own Service"),
+        port: int({
+          default: 8080,
+          minimum: 1,
+          maximum: 65535,
+          description:
+            "Port of each node's Service (and of its load balancer): 443 when the load balancer terminates TLS; it must match the port in urlTemplate.",
+        }),
         annotations: optional(
           record(str(), {
             description:
@@ -268,7 +282,7 @@ const region = obj(
         urlTemplate: optional(
           str({
             description:
-              "Public WebSocket URL of one node, `{node}` replaced by the pod name, e.g. wss://{node}.push.example.com. Default: ws://<pod>.<namespace>.svc:8080, the per-node Service's cluster DNS name.",
+              "Public WebSocket URL of one node, `{node}` replaced by the pod name, e.g. wss://{node}.push.example.com. Default: ws://<pod>.<namespace>.svc:<port>, the per-node Service's cluster DNS name.",
             maxLength: 512,
             "x-kubernetes-validations": [URL_TEMPLATE],
           }),

@@ -65,7 +65,7 @@ function nodeEnv(t: TemplateInput): Env[] {
   if (pw) env.push(secretEnv("REDIS_PASSWORD", pw));
   env.push(...commonEnv(t, "node"));
   const wsUrl = (
-    r.nodeServices.urlTemplate ?? `ws://{node}.${namespace}.svc:${PORTS.ws}`
+    r.nodeServices.urlTemplate ?? `ws://{node}.${namespace}.svc:${r.nodeServices.port}`
   ).replaceAll("{node}", "$(EDITION_NODE_ID)");
   env.push(
     { name: "EDITION_ROUTER_PORT", value: String(PORTS.router) },

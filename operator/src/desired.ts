@@ -142,7 +142,7 @@ function regionObjects(d: DesiredInput, r: RegionSpec, meta: Meta): KubeObject[]
           // Addressed by redirects while the node drains too.
           publishNotReadyAddresses: true,
           selector: { ...selector(c, "node", r.name, zone), [POD_NAME_LABEL]: pod },
-          ports: [{ name: "ws", port: PORTS.ws, targetPort: "ws", protocol: "TCP" }],
+          ports: [{ name: "ws", port: r.nodeServices.port, targetPort: "ws", protocol: "TCP" }],
         }),
       );
     }
@@ -161,12 +161,12 @@ function regionObjects(d: DesiredInput, r: RegionSpec, meta: Meta): KubeObject[]
       // Clients say hello to a balancer, which redirects them to a node with room; without
       // balancers any node accepts any client.
       selector: balancers > 0 ? selector(c, "balancer", r.name) : nodeSel,
-      ports: [{ name: "ws", port: 80, targetPort: "ws", protocol: "TCP" }],
+      ports: [{ name: "ws", port: r.service.port, targetPort: "ws", protocol: "TCP" }],
     }),
     service(meta(`${regionBase(c, r.name)}-endpoint`, labels(c, "endpoint", r.name)), {
       type: r.service.type,
       selector: nodeSel,
-      ports: [{ name: "http", port: 80, targetPort: "ws", protocol: "TCP" }],
+      ports: [{ name: "http", port: r.service.port, targetPort: "ws", protocol: "TCP" }],
     }),
     service(
       meta(`${regionBase(c, r.name)}-metrics`, {

@@ -176,7 +176,7 @@ for (const v of variants()) {
       const template = region.nodeServices.urlTemplate;
       const expected = template
         ? template.replaceAll("{node}", p.pod).replace(/\/$/, "")
-        : `ws://${p.pod}.${v.input.namespace}.svc:8080`;
+        : `ws://${p.pod}.${v.input.namespace}.svc:${region.nodeServices.port}`;
       assert.equal(config.cluster?.advertiseWsUrl, expected);
       assert.ok(config.redis, "node pods use the region's Redis");
       assert.equal(config.tokenKeys.length, 2, "both token keys reach the node");

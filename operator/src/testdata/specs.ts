@@ -77,9 +77,10 @@ export const multiRegionSpec = {
       },
       failoverPriority: 200,
       publicUrl: "https://eu.push.example.com",
-      service: { type: "LoadBalancer", annotations: { "example.com/lb": "public" } },
+      service: { type: "LoadBalancer", port: 443, annotations: { "example.com/lb": "public" } },
       nodeServices: {
         type: "LoadBalancer",
+        port: 443,
         annotations: {
           "external-dns.alpha.kubernetes.io/hostname": "{node}.eu.push.example.com",
         },

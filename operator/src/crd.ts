@@ -260,6 +260,12 @@ const region = obj(
             description: "Annotations of those Services, e.g. for a cloud load balancer.",
           }),
         ),
+        endpointAnnotations: optional(
+          record(str(), {
+            description:
+              "Annotations of the endpoint Service only, over `annotations` (e.g. its own external-dns hostname, the host of publicUrl).",
+          }),
+        ),
       },
       { description: "The region's public Services: hello (WebSocket) and endpoint (HTTP PUT)." },
     ),

@@ -163,11 +163,17 @@ function regionObjects(d: DesiredInput, r: RegionSpec, meta: Meta): KubeObject[]
       selector: balancers > 0 ? selector(c, "balancer", r.name) : nodeSel,
       ports: [{ name: "ws", port: r.service.port, targetPort: "ws", protocol: "TCP" }],
     }),
-    service(meta(`${regionBase(c, r.name)}-endpoint`, labels(c, "endpoint", r.name)), {
-      type: r.service.type,
-      selector: nodeSel,
-      ports: [{ name: "http", port: r.service.port, targetPort: "ws", protocol: "TCP" }],
-    }),
+    service(
+      meta(`${regionBase(c, r.name)}-endpoint`, labels(c, "endpoint", r.name), {
+        ...r.service.annotations,
+        ...r.service.endpointAnnotations,
+      }),
+      {
+        type: r.service.type,
+        selector: nodeSel,
+        ports: [{ name: "http", port: r.service.port, targetPort: "ws", protocol: "TCP" }],
+      },
+    ),
     service(
       meta(`${regionBase(c, r.name)}-metrics`, {
         ...labels(c, "metrics", r.name),

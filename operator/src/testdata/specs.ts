@@ -77,7 +77,12 @@ export const multiRegionSpec = {
       },
       failoverPriority: 200,
       publicUrl: "https://eu.push.example.com",
-      service: { type: "LoadBalancer", port: 443, annotations: { "example.com/lb": "public" } },
+      service: {
+        type: "LoadBalancer",
+        port: 443,
+        annotations: { "example.com/lb": "public", "example.com/dns": "eu.push.example.com" },
+        endpointAnnotations: { "example.com/dns": "api.eu.push.example.com" },
+      },
       nodeServices: {
         type: "LoadBalancer",
         port: 443,

@@ -512,6 +512,32 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     }
   });
 
+  test("watching a list of namespaces: PushClusters there are reconciled, one elsewhere is left alone", async (t) => {
+    const [a, b, other] = [
+      await namespace("list-a"),
+      await namespace("list-b"),
+      await namespace("list-c"),
+    ];
+    const etcd = new MemoryRegionEtcd();
+    const op = await startOperator(
+      config({ leaseName: "list", watchNamespaces: [a, b] }),
+      kc,
+      etcd,
+      log,
+    );
+    t.after(() => op.stop());
+    for (const ns of [other, a, b])
+      await createCluster(ns, { image: "edition:1", replicas: 1, regions: [region("eu")] });
+    for (const ns of [a, b])
+      await waitFor(`StatefulSet in ${ns}`, async () => (await replicasOf(ns, "push-eu")) === 1);
+    // Reconciled ones carry the finalizer; the other was never touched.
+    for (const ns of [a, b])
+      assert.ok((await cluster(ns))?.metadata.finalizers?.includes("edition.dev/cleanup"));
+    assert.equal(await replicasOf(other, "push-eu"), undefined);
+    assert.equal((await cluster(other))?.metadata.finalizers, undefined);
+    assert.equal((await cluster(other))?.status, undefined);
+  });
+
   test("deletion: the finalizer removes region state from every region's etcd, then lets go", async (t) => {
     const ns = await namespace("deletion");
     const etcd = new MemoryRegionEtcd();

@@ -151,7 +151,11 @@ export function podTemplate(
     ports,
     ...probes,
     securityContext,
-    volumeMounts: [{ name: "regions", mountPath: REGIONS_MOUNT, readOnly: true }],
+    volumeMounts: [
+      { name: "regions", mountPath: REGIONS_MOUNT, readOnly: true },
+      // The root filesystem is read-only; Node and its libraries may still want a /tmp.
+      { name: "tmp", mountPath: "/tmp" },
+    ],
   };
   if (role === "node" && r.nodes.resources) container.resources = r.nodes.resources;
   const podSpec: Record<string, unknown> = {
@@ -163,7 +167,10 @@ export function podTemplate(
     // ConfigMap), so they get no token a compromised pod could use.
     automountServiceAccountToken: false,
     securityContext: podSecurityContext,
-    volumes: [{ name: "regions", configMap: { name: regionsConfigMap(cluster), optional: true } }],
+    volumes: [
+      { name: "regions", configMap: { name: regionsConfigMap(cluster), optional: true } },
+      { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+    ],
     topologySpreadConstraints: [
       {
         maxSkew: r.topologySpread.maxSkew,

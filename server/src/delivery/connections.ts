@@ -18,9 +18,11 @@ import {
   unregisterReply,
 } from "../protocol/replies.js";
 import { helloDone, type Limits, newSession, Phase, type Step, step } from "../protocol/session.js";
+import { webpushHelloReply, webpushNotification } from "../protocol/webpush-session.js";
 import type { Presence } from "../routing/presence.js";
 import type { MessageStore } from "../storage/store.js";
 import { type Conn, SendResult, type SocketOps } from "./socket.js";
+import type { WebPushSide } from "./webpush-side.js";
 
 /** Frames a client may send before its hello reply; past that it is not a client we want. */
 const MAX_QUEUED_FRAMES = 32;
@@ -40,6 +42,8 @@ export interface ConnectionsDeps<S> {
   readonly now: () => number;
   /** Cluster only: whether a first hello stays, is redirected (307) or refused (429). */
   readonly redirect?: () => RedirectDecision;
+  /** Web Push mode (sessions whose hello said `use_webpush`); absent: SimplePush only. */
+  readonly webpush?: WebPushSide;
 }
 
 export class Connections<S> {
@@ -142,6 +146,12 @@ export class Connections<S> {
       case "ack":
         void this.ack(c, st);
         return;
+      case "webpushAck":
+        void this.d.webpush?.ack(c.uaid!, st.acks);
+        return;
+      case "nack":
+        this.d.metrics.errors.labels("webpush_nack").inc();
+        return;
     }
   }
 
@@ -165,7 +175,10 @@ export class Connections<S> {
     try {
       const known = st.requested !== undefined && (await store.hasUser(st.requested));
       decision = decideUaid(st, known, this.d.limits.maxChannels, this.d.mintUaid);
-      if (decision.drop !== undefined) await store.dropUser(decision.drop);
+      if (decision.drop !== undefined) {
+        await store.dropUser(decision.drop);
+        await this.d.webpush?.queue.dropUser(decision.drop);
+      }
       if (decision.fresh) await store.addUser(decision.uaid);
     } catch (err) {
       metrics.hellos.labels("store_error").inc();
@@ -187,7 +200,7 @@ export class Connections<S> {
     this.anonymous.delete(socket);
     const replaced = this.d.presence.claim(decision.uaid, socket);
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
-    ops.send(socket, helloReply(decision.echo));
+    ops.send(socket, c.webpush ? webpushHelloReply(decision.echo) : helloReply(decision.echo));
     metrics.bound.hello(decision.uaid === st.requested ? "kept" : "minted").inc();
 
     // Flush after presence is claimed: an update stored before the claim is in this read,
@@ -202,6 +215,10 @@ export class Connections<S> {
   async flush(socket: S): Promise<void> {
     const c = this.d.ops.conn(socket);
     if (c.uaid === undefined) return;
+    if (c.webpush && this.d.webpush !== undefined) {
+      await this.flushWebPush(socket, c, this.d.webpush);
+      return;
+    }
     try {
       const pending = await this.d.store.pending(c.uaid);
       if (pending.length === 0 || isClosed(c)) return;
@@ -212,6 +229,29 @@ export class Connections<S> {
     } catch (err) {
       this.d.metrics.storeErrors.labels("pending").inc();
       this.d.log.warn({ event: "store_error", op: "pending", err: String(err) }, "flush failed");
+    }
+  }
+
+  /** Web Push: every queued message of the UAID, one notification frame each, oldest first. */
+  private async flushWebPush(socket: S, c: Conn, wp: WebPushSide): Promise<void> {
+    try {
+      const messages = await wp.queue.pending(c.uaid!);
+      for (const m of messages) {
+        if (isClosed(c)) return;
+        const r = this.d.ops.send(socket, webpushNotification(wp.notification(m)));
+        if (r === SendResult.dropped) {
+          this.slowConsumer(socket);
+          return;
+        }
+        if (r === SendResult.closed) return;
+        this.d.metrics.notifications.flushed.inc();
+      }
+    } catch (err) {
+      this.d.metrics.storeErrors.labels("webpush_pending").inc();
+      this.d.log.warn(
+        { event: "store_error", op: "webpush_pending", err: String(err) },
+        "flush failed",
+      );
     }
   }
 
@@ -256,11 +296,12 @@ export class Connections<S> {
       return;
     }
     this.d.metrics.bound.registration("register:ok").inc();
-    const token = this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
-    this.d.ops.send(
-      socket,
-      registerReply(c.echo ?? uaid, st.channelID, this.d.endpointPrefix() + token),
-    );
+    const endpoint =
+      c.webpush && this.d.webpush !== undefined
+        ? this.d.webpush.endpoint(uaid, st.channelID, st.key)
+        : this.d.endpointPrefix() +
+          this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
+    this.d.ops.send(socket, registerReply(c.echo ?? uaid, st.channelID, endpoint));
   }
 
   private async unregister(
@@ -271,6 +312,7 @@ export class Connections<S> {
     if (st.channel !== undefined) {
       try {
         await this.d.store.unregister(c.uaid!, st.channel);
+        if (c.webpush) await this.d.webpush?.queue.dropChannel(c.uaid!, st.channel);
       } catch (err) {
         this.storageFailure(socket, c, st.raw, "unregister", err);
         return;

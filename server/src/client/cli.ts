@@ -4,6 +4,7 @@
  * their endpoints, then prints every notification as it arrives and acks it.
  *
  *   npm run client -- [--url ws://localhost:8080] [--channels 1] [--state FILE]
+ *   npm run client -- --webpush …   (Web Push mode: webpush.ts)
  *
  * With --state, the UAID and channels are saved to FILE and reused next time, so updates
  * PUT while the client was away are flushed when it comes back.
@@ -13,6 +14,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { parseJson } from "../protocol/json.js";
+import { runIfWebPush } from "./webpush.js";
+
+// `--webpush`: the Web Push mode (webpush.ts) takes over the process; it never returns.
+await runIfWebPush(process.argv.slice(2));
 
 interface State {
   uaid: string;

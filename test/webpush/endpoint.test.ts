@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import webpush from "web-push";
 import { connect, isType, type Message, type PushClient, raw } from "../support/client.js";
 import { form, put } from "../support/http.js";
 import { type PushNode, startNode } from "../support/node.js";
@@ -191,6 +192,42 @@ describe("Web Push endpoint and session (one node)", () => {
     assert.equal(u.status, 200);
     await expect(post(endpoint, "after"), 410, 106);
     await back.close();
+  });
+
+  it("a subscription made with a key takes only pushes that key signed for this origin (RFC 8292)", async () => {
+    const vapid = webpush.generateVAPIDKeys();
+    const c = await firefoxLike();
+    const channelID = randomUUID();
+    c.send({ channelID, messageType: "register", key: `${vapid.publicKey}=` });
+    const r = await c.next((m) => m.messageType === "register" && m.channelID === channelID);
+    assert.equal(r.status, 200, raw(r));
+    const endpoint = r.pushEndpoint as string;
+    const origin = new URL(endpoint).origin;
+    // Expiry and signature details are unit-tested (vapid.test.ts); here: what a user sees.
+    const signed = (aud: string, keys = vapid) =>
+      webpush.getVapidHeaders(
+        aud,
+        "mailto:t@example.invalid",
+        keys.publicKey,
+        keys.privateKey,
+        "aes128gcm",
+        exp,
+      ).Authorization as string;
+    assert.equal((await post(endpoint, "unsigned")).status, 401);
+    assert.equal(
+      (await post(endpoint, "other aud", { authorization: signed("https://elsewhere.example") }))
+        .status,
+      401,
+    );
+    const other = webpush.generateVAPIDKeys();
+    const wrong = await post(endpoint, "other key", { authorization: signed(origin, other) });
+    assert.equal(wrong.status, 403);
+    assert.equal(wrong.json?.errno, 109);
+    assert.equal((await post(endpoint, "signed", { authorization: signed(origin) })).status, 201);
+    assert.equal(textOf(await c.notification()), "signed");
+    await c.barrier();
+    assert.equal(c.inbox.filter(isType("notification")).length, 0, "only the signed push arrived");
+    await c.close();
   });
 
   it("a SimplePush client beside it keeps today's protocol", async () => {

@@ -211,7 +211,6 @@ describe("Web Push endpoint and session (one node)", () => {
         keys.publicKey,
         keys.privateKey,
         "aes128gcm",
-        exp,
       ).Authorization as string;
     assert.equal((await post(endpoint, "unsigned")).status, 401);
     assert.equal(

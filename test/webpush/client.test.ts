@@ -44,7 +44,13 @@ function client(args: string[], t: { after(fn: () => unknown): void }) {
         () => reject(new Error(`no ${what} within ${ms} ms:\n${lines.join("\n")}`)),
         ms,
       );
-      waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
     });
   };
   const stop = () =>

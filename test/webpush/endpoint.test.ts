@@ -173,7 +173,7 @@ describe("Web Push endpoint and session (one node)", () => {
       assert.equal(json?.code, status);
       assert.equal(json?.errno, errno);
       assert.equal(typeof json?.error, "string");
-      assert.ok((json?.message as string).length > 0);
+      assert.ok(String(json?.message ?? "").length > 0);
     };
     await expect(post(endpoint, "x", { ttl: "" }), 400, 111);
     await expect(post(endpoint, "x", { ttl: "soon" }), 400, 112);

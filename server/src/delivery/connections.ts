@@ -150,7 +150,12 @@ export class Connections<S> {
         void this.d.webpush?.ack(c.uaid!, st.acks);
         return;
       case "nack":
-        this.d.metrics.errors.labels("webpush_nack").inc();
+        // The service worker failed after delivery (the message was acked anyway): worth a
+        // debug line, not a protocol error (nothing was closed).
+        this.d.log.debug(
+          { event: "webpush_nack", code: st.code },
+          "client reported a delivery error",
+        );
         return;
     }
   }

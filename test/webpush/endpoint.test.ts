@@ -116,6 +116,13 @@ describe("Web Push endpoint and session (one node)", () => {
     await again.close();
   });
 
+  it("a UAID the node does not know is replaced, so Firefox drops its dead subscriptions", async () => {
+    const stranger = randomUUID().replaceAll("-", "");
+    const c = await firefoxLike(stranger);
+    assert.notEqual(c.uaid, stranger);
+    await c.close();
+  });
+
   it("an empty push has neither data nor headers", async () => {
     const c = await firefoxLike();
     const { endpoint } = await subscribe(c);

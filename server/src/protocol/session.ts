@@ -202,7 +202,14 @@ function hello(
     do: "hello",
     requested,
     echo: requested === undefined ? undefined : (uaid as string),
-    channelCount: Array.isArray(channelIDs) ? channelIDs.length : 0,
+    // Firefox sends its UAID only when it holds subscriptions (and no channelIDs): count
+    // that as "has channels", so an unknown UAID is replaced and Firefox, seeing a new one,
+    // drops its dead subscriptions (pushsubscriptionchange) instead of keeping 410 endpoints.
+    channelCount: Array.isArray(channelIDs)
+      ? channelIDs.length
+      : webpush && requested !== undefined
+        ? 1
+        : 0,
     raw,
   };
 }

@@ -57,6 +57,8 @@ describe("Web Push hello", () => {
     );
     assert.equal(st.do, "hello");
     assert.equal(st.do === "hello" && st.requested, UAID);
+    // Counted as holding subscriptions: an unknown UAID is then replaced (hello.ts rules).
+    assert.equal(st.do === "hello" && st.channelCount, 1);
   });
 
   it("answers use_webpush and an empty broadcasts object, also to a repeated hello", () => {

@@ -118,6 +118,30 @@ export async function firefoxFlow(
       .catch(failWithOutput);
     assert.equal(r.had, true, `${scope} still had its subscription after the restart`);
   }
+  // Firefox forgets the subscription at once and tells the push service just after: poll
+  // with an empty TTL-0 push (never stored) until the endpoint is gone, within a deadline.
+  for (const [sub, withVapid] of [
+    [plain, false],
+    [keyed, true],
+  ] as const) {
+    const deadline = Date.now() + STEP_MS;
+    for (;;) {
+      const status = await webpush
+        .sendNotification({ ...sub, endpoint: opts.viaLive(sub.endpoint) }, null, {
+          TTL: 0,
+          agent,
+          ...(withVapid ? { vapidDetails } : {}),
+        })
+        .then(
+          (r) => r.statusCode,
+          (e: { statusCode?: number }) => e.statusCode ?? -1,
+        );
+      if (status === 410) break;
+      assert.equal(status, 201, "an empty TTL-0 push before the unsubscribe reached the node");
+      if (Date.now() > deadline) failWithOutput(new Error("the endpoint never became 410"));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   await assert.rejects(
     send(plain, "after unsubscribe", false),
     (e: { statusCode?: number }) => e.statusCode === 410,

@@ -230,7 +230,7 @@ export async function startNode(
     app,
     {
       push: (input) => deliverPush(webpushDeps, input),
-      remove: (token) => deleteMessage(webpushDeps, token),
+      remove: (token, id) => deleteMessage(webpushDeps, token, id),
     },
     metrics,
   );

@@ -7,7 +7,7 @@
  * message id and is flushed every unacked message at its next hello.
  *
  * `TTL: 0` is never stored: delivered if the client is connected now, else dropped (still
- * 201, RFC 8030 §5.2). `DELETE /m/<token>` removes a message that is still pending.
+ * 201, RFC 8030 §5.2). `DELETE /m/<token>/<id>` removes a message that is still pending.
  */
 import { randomUUID } from "node:crypto";
 import { failure, type PushFailure } from "../endpoint/push-errors.js";
@@ -46,7 +46,7 @@ export interface WebPushDeliverDeps {
   readonly bounds: QueueBounds;
   /** The origin app servers must name as VAPID `aud` (`https://host:port`). */
   readonly audience: () => string;
-  /** `<public base>/m/` — the message token is appended. */
+  /** `<public base>/m/` — `<subscription token>/<message id>` is appended. */
   readonly messagePrefix: () => string;
   readonly now: () => number;
   readonly perfNow: () => number;
@@ -118,20 +118,23 @@ export async function deliverPush(
     d.metrics.putToSocket.observe((d.perfNow() - input.startedAt) / 1000);
   } else if (req.ttlSeconds > 0) d.metrics.notifications.stored.inc();
   else d.metrics.notifications.dropped.inc();
-  const location =
-    d.messagePrefix() + d.tokens.message({ region: d.region, uaid: target.uaid, id: m.id });
+  const location = `${d.messagePrefix()}${input.token}/${m.id}`;
   return { ok: true, status: 201, location, ttlSeconds: req.ttlSeconds, delivered };
 }
 
-/** `DELETE /m/<token>`: 204 when the message was pending, else 404. */
+const MESSAGE_ID = /^[0-9a-f]{32}$/;
+
+/** `DELETE /m/<subscription token>/<message id>`: 204 when the message was pending, else 404. */
 export async function deleteMessage(
   d: WebPushDeliverDeps,
   token: string,
+  id: string,
 ): Promise<{ ok: true; status: 204 } | PushFailure> {
-  const t = d.tokens.decodeMessage(token);
-  if (t === undefined || t.region !== d.region) return failure("noSuchMessage", "no such message");
+  const t = d.tokens.decodeSubscription(token);
+  if (t === undefined || t.region !== d.region || !MESSAGE_ID.test(id))
+    return failure("noSuchMessage", "no such message");
   try {
-    return (await d.queue.remove(t.uaid, t.id))
+    return (await d.queue.remove(t.uaid, id))
       ? { ok: true, status: 204 }
       : failure("noSuchMessage", "the message is not pending (delivered, expired or deleted)");
   } catch (err) {

@@ -1,6 +1,6 @@
 /**
  * The Web Push endpoint over uWS HTTP: `POST /wpush/<token>` (RFC 8030 §5) and
- * `DELETE /m/<token>` (§6.2 of the message resource). Same uWS rules as
+ * `DELETE /m/<token>/<id>` (the message resource). Same uWS rules as
  * `endpoint-http.ts`: headers copied synchronously, `onAborted` before any await, a bounded
  * body, the response corked after the await.
  */
@@ -18,7 +18,7 @@ import type { HttpResponse, TemplatedApp } from "./uws.js";
 
 export interface WebPushHttpHandlers {
   push(input: PushInput): Promise<PushCreated | PushFailure>;
-  remove(token: string): Promise<{ ok: true; status: 204 } | PushFailure>;
+  remove(token: string, id: string): Promise<{ ok: true; status: 204 } | PushFailure>;
 }
 
 function writeFailure(res: HttpResponse, f: PushFailure, metrics: Metrics): void {
@@ -91,13 +91,14 @@ export function attachWebPush(
     });
   });
 
-  app.del("/m/:token", (res, req) => {
+  app.del("/m/:token/:id", (res, req) => {
     const token = req.getParameter(0);
+    const id = req.getParameter(1);
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    handlers.remove(token).then(
+    handlers.remove(token, id).then(
       (r) => {
         if (aborted) return;
         res.cork(() => {

@@ -133,9 +133,11 @@ async function load(concurrency: number, durationMs: number): Promise<WebPushLoa
   let failed = 0;
   const acks0 = acks;
   const loop = async (i: number) => {
-    // Loop i owns sockets i, i + concurrency, …: one message in flight per socket.
-    for (let k = i; performance.now() < end; k += concurrency) {
-      const c = clients[k % clients.length]!;
+    // Loop i owns sockets i, i + concurrency, … (and only those): one message in flight per
+    // socket, so a notification always finds the waiter of the POST that caused it.
+    const own = clients.filter((_, j) => j % concurrency === i);
+    for (let k = 0; performance.now() < end; k++) {
+      const c = own[k % own.length]!;
       const arrived = new Promise<void>((r) => {
         c.waiter = r;
       });

@@ -1,6 +1,7 @@
 /**
- * RedisMessageQueue on a real redis-server: the shared MessageQueue contract (with the
- * registrations of a RedisStore on the same Redis), and where its keys land.
+ * RedisMessageQueue on real redis-server processes, standalone and Redis Cluster: the
+ * shared MessageQueue contract (with the registrations of a RedisStore on the same Redis),
+ * and where its keys land.
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -8,7 +9,13 @@ import { after, describe, it } from "node:test";
 import { messageQueueContract } from "../../server/src/storage/message-queue.contract.js";
 import { RedisMessageQueue } from "../../server/src/storage/message-queue-redis.js";
 import { RedisStore } from "../../server/src/storage/redis-store.js";
-import { type RedisServer, redisCommand, startRedis } from "../support/redis.js";
+import {
+  type ClusterSetup,
+  type RedisServer,
+  redisCommand,
+  startCluster,
+  startRedis,
+} from "../support/redis.js";
 
 let server: Promise<RedisServer> | undefined;
 const redis = () => {
@@ -16,6 +23,12 @@ const redis = () => {
   return server;
 };
 after(async () => (await server?.catch(() => undefined))?.dispose());
+let cluster: Promise<ClusterSetup> | undefined;
+const redisCluster = () => {
+  cluster ??= startCluster();
+  return cluster;
+};
+after(async () => (await cluster?.catch(() => undefined))?.dispose());
 
 function clock(start = Date.now()) {
   let t = start;
@@ -32,6 +45,22 @@ messageQueueContract("RedisMessageQueue standalone (contract)", async () => {
   const url = (await redis()).url;
   const store = await RedisStore.open({ mode: "standalone", url, now: now.read });
   const queue = await RedisMessageQueue.open({ mode: "standalone", url, now: now.read });
+  return {
+    store,
+    queue,
+    now,
+    cleanup: async () => {
+      await queue.close();
+      await store.close();
+    },
+  };
+});
+
+messageQueueContract("RedisMessageQueue on Redis Cluster (contract)", async () => {
+  const now = clock();
+  const nodes = [...(await redisCluster()).seeds];
+  const store = await RedisStore.open({ mode: "cluster", nodes, now: now.read });
+  const queue = await RedisMessageQueue.open({ mode: "cluster", nodes, now: now.read });
   return {
     store,
     queue,

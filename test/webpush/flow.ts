@@ -92,6 +92,14 @@ export async function firefoxFlow(
   const r2 = await send(keyed, "hello with VAPID ✓", true);
   assert.equal(r2.statusCode, 201);
   await pushed("/b/", "hello with VAPID ✓");
+  // The older aesgcm coding, whose VAPID form is `WebPush <jwt>` + `Crypto-Key: p256ecdsa=`.
+  const aesgcm = await webpush.sendNotification(
+    { ...keyed, endpoint: opts.viaLive(keyed.endpoint) },
+    "aesgcm, draft VAPID",
+    { TTL: 300, agent, vapidDetails, contentEncoding: "aesgcm" },
+  );
+  assert.equal(aesgcm.statusCode, 201);
+  await pushed("/b/", "aesgcm, draft VAPID");
   // The keyed subscription refuses an unsigned push (401) and Firefox never sees it.
   await assert.rejects(
     send(keyed, "unsigned", false),

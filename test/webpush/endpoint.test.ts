@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import webpush from "web-push";
 import { connect, isType, type Message, type PushClient, raw } from "../support/client.js";
 import { form, put } from "../support/http.js";
-import { type PushNode, startNode } from "../support/node.js";
+import { type PushNode, runNode, startNode } from "../support/node.js";
 
 let node: PushNode;
 before(async () => {
@@ -251,5 +251,21 @@ describe("Web Push endpoint and session (one node)", () => {
     const err = await c.next(isType("nack"));
     assert.equal(err.status, 401);
     assert.equal((await c.closed()).code, 1000);
+  });
+});
+
+describe("TLS settings", () => {
+  it("a node whose certificate file is missing says so and exits 1", async () => {
+    const r = await runNode({
+      env: { EDITION_TLS_CERT: "/nonexistent/cert.pem", EDITION_TLS_KEY: "/nonexistent/key.pem" },
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stdout + r.stderr, /nonexistent\/cert\.pem/);
+  });
+
+  it("only one of the two files is a configuration error (exit 2)", async () => {
+    const r = await runNode({ env: { EDITION_TLS_CERT: "/etc/hostname" } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /EDITION_TLS_KEY: required when EDITION_TLS_CERT is set/);
   });
 });

@@ -143,6 +143,8 @@ export async function startNode(
   const webpushTokens = new WebPushTokens(tokens);
   let endpointPrefix = "";
   let publicBase = "";
+  /** The origin app servers name as VAPID `aud` (RFC 8292 §2). */
+  let audience = "";
   let draining = false;
 
   // Routing and connections refer to each other (routing hands frames to sockets, the
@@ -221,7 +223,7 @@ export async function startNode(
     log,
     region: config.region,
     bounds: config.webpushQueue,
-    audience: () => new URL(publicBase).origin,
+    audience: () => audience,
     messagePrefix: () => `${publicBase}/m/`,
     now: Date.now,
     perfNow: () => performance.now(),
@@ -244,6 +246,7 @@ export async function startNode(
   const publicUrl = config.publicUrl ?? `http${scheme}://${localHost}:${pub.port}`;
   endpointPrefix = `${publicUrl}/update/`;
   publicBase = publicUrl;
+  audience = new URL(publicUrl).origin;
   const routerPort = cluster
     ? (await cluster.start(`ws${scheme}://${localHost}:${pub.port}`)).routerPort
     : undefined;

@@ -31,7 +31,13 @@ import {
 } from "./server-process.js";
 import { SourceAddresses } from "./source-addresses.js";
 import { runThroughput } from "./throughput.js";
-import { runWebPush, webpushDetails, webpushFigures, writeWebPushJson } from "./webpush.js";
+import {
+  runWebPush,
+  webpushDetails,
+  webpushFigures,
+  webpushNoiseWarning,
+  writeWebPushJson,
+} from "./webpush.js";
 import { WorkerPool } from "./worker-pool.js";
 import type { Target } from "./worker-protocol.js";
 
@@ -246,6 +252,7 @@ async function main(): Promise<void> {
     ];
     const warnings = [
       single === undefined ? "" : noiseWarning(single),
+      wp === undefined ? "" : webpushNoiseWarning(wp),
       cluster === undefined ? "" : clusterNoiseWarning(cluster),
     ].filter((w) => w !== "");
     const text = [

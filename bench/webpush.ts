@@ -187,3 +187,11 @@ export function writeWebPushJson(r: WebPushResult, fs: readonly Figure[]): strin
   writeFileSync(file, `${JSON.stringify({ ...r, figures: fs }, null, 2)}\n`);
   return file;
 }
+
+/** Like the other phases: flag a window in which other jobs used more than 0.3 of a core. */
+export function webpushNoiseWarning(r: WebPushResult): string {
+  const rest = r.cpu.otherSeconds / r.cpu.wallSeconds;
+  return rest > 0.3
+    ? `warning: other jobs on this machine used ${rest.toFixed(2)} cores during the Web Push phase; its figures are noisy, repeat the run.`
+    : "";
+}

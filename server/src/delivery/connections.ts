@@ -162,7 +162,10 @@ export class Connections<S> {
 
   private async hello(socket: S, c: Conn, st: Extract<Step, { do: "hello" }>): Promise<void> {
     const { store, metrics, ops } = this.d;
-    const where = this.d.redirect?.();
+    const decided = this.d.redirect?.();
+    // Firefox does not follow a hello redirect (it reads it as a hello without a UAID and
+    // reconnects here forever): a Web Push client stays; capacity is still capped at upgrade.
+    const where = c.webpush && decided?.kind === "redirect" ? undefined : decided;
     if (where !== undefined && where.kind !== "stay") {
       c.phase = Phase.Closed;
       c.queue = undefined;

@@ -61,6 +61,7 @@ export class Connections<S> {
     s.queue = undefined;
     s.gone = false;
     s.since = 0;
+    s.backlog = 0;
     return s;
   }
 
@@ -147,7 +148,7 @@ export class Connections<S> {
         void this.ack(c, st);
         return;
       case "webpushAck":
-        void this.d.webpush?.ack(c.uaid!, st.acks);
+        void this.webpushAck(socket, c, st.acks.length, st.acks);
         return;
       case "nack":
         // The service worker failed after delivery (the message was acked anyway): worth a
@@ -240,10 +241,16 @@ export class Connections<S> {
     }
   }
 
-  /** Web Push: every queued message of the UAID, one notification frame each, oldest first. */
+  /**
+   * Web Push: the queued messages of the UAID, one notification frame each, oldest first.
+   * Stops at the first frame that builds backpressure (sending on would overflow the socket
+   * buffer and close a client that is merely behind); the rest follows once the client has
+   * acked what it got (`webpushAck`).
+   */
   private async flushWebPush(socket: S, c: Conn, wp: WebPushSide): Promise<void> {
     try {
       const messages = await wp.queue.pending(c.uaid!);
+      let sent = 0;
       for (const m of messages) {
         if (isClosed(c)) return;
         const r = this.d.ops.send(socket, webpushNotification(wp.notification(m)));
@@ -252,8 +259,14 @@ export class Connections<S> {
           return;
         }
         if (r === SendResult.closed) return;
+        sent++;
         this.d.metrics.notifications.flushed.inc();
+        if (r === SendResult.buffered && sent < messages.length) {
+          c.backlog = sent;
+          return;
+        }
       }
+      c.backlog = 0;
     } catch (err) {
       this.d.metrics.storeErrors.labels("webpush_pending").inc();
       this.d.log.warn(
@@ -261,6 +274,18 @@ export class Connections<S> {
         "flush failed",
       );
     }
+  }
+
+  private async webpushAck(
+    socket: S,
+    c: Conn,
+    count: number,
+    acks: Parameters<WebPushSide["ack"]>[1],
+  ): Promise<void> {
+    await this.d.webpush?.ack(c.uaid!, acks);
+    if (c.backlog === 0 || isClosed(c)) return;
+    c.backlog = Math.max(0, c.backlog - count);
+    if (c.backlog === 0) await this.flush(socket);
   }
 
   /** Hands a routed notification frame to a local socket; true when it took it. */

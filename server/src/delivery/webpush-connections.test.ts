@@ -22,6 +22,8 @@ import { WebPushSide } from "./webpush-side.js";
 interface FakeSocket {
   readonly conn: Conn;
   readonly sent: string[];
+  /** What `send` answers (uWS: ok, or buffered once backpressure builds up). */
+  result?: (text: string) => SendResult;
 }
 
 const FIREFOX_HELLO = '{"messageType":"hello","broadcasts":{},"use_webpush":true}';
@@ -35,7 +37,7 @@ function setup(redirect?: () => RedirectDecision) {
     conn: (s) => s.conn,
     send: (s, text) => {
       s.sent.push(text);
-      return SendResult.ok;
+      return s.result?.(text) ?? SendResult.ok;
     },
     close: (s, code) => connections.closed(s, code),
   };
@@ -139,6 +141,61 @@ describe("Connections in Web Push mode", () => {
       (await queue.pending(uaid)).map((m) => m.id),
       ["b".repeat(32)],
     );
+  });
+
+  it("a flush that builds backpressure stops, and goes on once the client acked what it got", async () => {
+    const { store, queue, connections, open } = setup();
+    const uaid = "9f8e7d6c5b4a49382716a5b4c3d2e1f0";
+    const channel = "0f1e2d3c4b5a46978877665544332211";
+    await store.register(uaid, channel);
+    const ids = ["1", "2", "3", "4", "5"].map((d) => d.repeat(32));
+    for (const [i, id] of ids.entries())
+      await queue.save(
+        uaid,
+        {
+          id,
+          channel,
+          channelID: CHID,
+          data: "QUJD",
+          headers: { encoding: "aes128gcm" },
+          topic: undefined,
+          expiresAt: 1_800_000_060_000,
+          at: i,
+        },
+        { maxMessages: 10, maxBytes: 1000 },
+      );
+    const s = open();
+    // Every second notification frame builds backpressure.
+    let n = 0;
+    s.result = (t) =>
+      t.includes('"notification"') && ++n % 2 === 0 ? SendResult.buffered : SendResult.ok;
+    connections.message(s, `{"messageType":"hello","use_webpush":true,"uaid":"${uaid}"}`);
+    await settle();
+    await settle();
+    const versions = () =>
+      frames(s)
+        .filter((f) => f.messageType === "notification")
+        .map((f) => f.version);
+    assert.deepEqual(versions(), ids.slice(0, 2), "stopped at the frame that built backpressure");
+    const ack = (id: string) =>
+      connections.message(
+        s,
+        JSON.stringify({
+          messageType: "ack",
+          updates: [{ channelID: CHID, version: id, code: 100 }],
+        }),
+      );
+    ack(ids[0]!);
+    await settle();
+    assert.equal(versions().length, 2, "not before the whole batch is acked");
+    ack(ids[1]!);
+    for (let i = 0; i < 5; i++) await settle();
+    assert.deepEqual(versions(), ids.slice(0, 4), "the next batch, without the acked ones");
+    ack(ids[2]!);
+    ack(ids[3]!);
+    for (let i = 0; i < 5; i++) await settle();
+    assert.deepEqual(versions(), ids);
+    assert.equal(s.conn.gone, false, "never closed as a slow consumer");
   });
 
   it("never redirects a Web Push hello; a SimplePush hello still is", async () => {

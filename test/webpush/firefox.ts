@@ -4,8 +4,8 @@
  * profile's certificate database (`certutil`, Debian `libnss3-tools`). Every process is
  * killed when the test ends; waits are bounded by deadlines.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface FirefoxProfile {
@@ -67,13 +67,54 @@ export function makeProfile(dir: string, serverUrl: string, caFile: string): Fir
 
 export interface RunningFirefox {
   readonly output: string[];
-  /** Asks Firefox to quit (SIGTERM: a clean shutdown) and waits; SIGKILL past the deadline. */
+  /**
+   * Asks Firefox to quit (SIGTERM: a clean shutdown) and waits until no process of this
+   * profile is left; SIGKILL past the deadline.
+   */
   quit(timeoutMs?: number): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
+/**
+ * The processes of a profile, found by its (unique, temporary) path in their command line,
+ * plus their helpers (content processes name `-parentPid <pid>`, the crash helper its pid).
+ * Firefox may restart itself (a new process with the same arguments, the one we spawned
+ * exiting), so the spawned pid alone does not find them all.
+ */
+function profileProcesses(dir: string): { mains: number[]; all: number[] } {
+  const cmdlines = new Map<number, string[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      if (argv.length > 1) cmdlines.set(Number(name), argv);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const mains = [...cmdlines].filter(([, a]) => a.includes(dir)).map(([pid]) => pid);
+  const helpers = [...cmdlines]
+    .filter(([, a]) => {
+      const parent = a.indexOf("-parentPid");
+      const named = parent >= 0 ? a[parent + 1] : a[0]?.endsWith("crashhelper") ? a[1] : undefined;
+      return named !== undefined && mains.includes(Number(named));
+    })
+    .map(([pid]) => pid);
+  return { mains, all: [...mains, ...helpers] };
+}
+
+function signal(pids: readonly number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const profiles = new Set<string>();
 process.on("exit", () => {
-  for (const c of running) c.kill("SIGKILL");
+  for (const dir of profiles) signal(profileProcesses(dir).all, "SIGKILL");
 });
 
 export function launch(
@@ -85,7 +126,7 @@ export function launch(
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, MOZ_LOG: "", MOZ_CRASHREPORTER_DISABLE: "1", MOZ_HEADLESS: "1" },
   });
-  running.add(child);
+  profiles.add(profile.dir);
   const output: string[] = [];
   for (const s of [child.stdout!, child.stderr!]) {
     s.setEncoding("utf8");
@@ -93,28 +134,25 @@ export function launch(
       if (output.length < 5000) output.push(d);
     });
   }
-  const exited = new Promise<void>((r) =>
-    child.once("close", () => {
-      running.delete(child);
-      r();
-    }),
-  );
-  t.after(() => child.kill("SIGKILL"));
+  t.after(() => signal(profileProcesses(profile.dir).all, "SIGKILL"));
   return {
     output,
     async quit(timeoutMs = 30_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<"late">((r) => {
-        timer = setTimeout(() => r("late"), timeoutMs);
-      });
-      const r = await Promise.race([exited, late]);
-      clearTimeout(timer);
-      if (r === "late") {
-        child.kill("SIGKILL");
-        await exited;
-      }
+      const deadline = Date.now() + timeoutMs;
+      // The browser processes shut down cleanly on SIGTERM, their helpers follow them.
+      signal(profileProcesses(profile.dir).mains, "SIGTERM");
+      // Poll (bounded) until every process of the profile is gone; then force what is left.
+      const gone = async (until: number) => {
+        while (profileProcesses(profile.dir).all.length > 0) {
+          if (Date.now() > until) return false;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return true;
+      };
+      if (await gone(deadline)) return;
+      signal(profileProcesses(profile.dir).all, "SIGKILL");
+      if (!(await gone(Date.now() + 10_000)))
+        throw new Error(`Firefox processes of ${profile.dir} survived SIGKILL`);
     },
   };
 }

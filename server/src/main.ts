@@ -32,6 +32,7 @@ import { MemoryMessageQueue } from "./storage/message-queue-memory.js";
 import { RedisMessageQueue } from "./storage/message-queue-redis.js";
 import { RedisStore, type RedisStoreOptions } from "./storage/redis-store.js";
 import type { MessageStore } from "./storage/store.js";
+import { timedQueue } from "./storage/timed-queue.js";
 import { timedStore } from "./storage/timed-store.js";
 import { attachAdmin } from "./transport/admin-http.js";
 import { attachEndpoint } from "./transport/endpoint-http.js";
@@ -130,7 +131,7 @@ export async function startNode(
 ): Promise<RunningNode> {
   const rawStore = await openStore(config, log);
   const store = timedStore(rawStore, metrics.bound.storeSeconds);
-  const queue = await openQueue(config, log, rawStore);
+  const queue = timedQueue(await openQueue(config, log, rawStore), metrics.bound.storeSeconds);
   metrics.maxConnections.set(config.maxConnections);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
   if (config.tokenKeys.length === 0) {

@@ -103,7 +103,10 @@ export function attachWebPush(
         if (aborted) return;
         res.cork(() => {
           if (!r.ok) writeFailure(res, r, metrics);
-          else res.writeStatus("204 No Content").end();
+          else {
+            metrics.bound.put("204").inc();
+            res.writeStatus("204 No Content").end();
+          }
         });
       },
       () => {

@@ -12,6 +12,9 @@ TOOLS=(
   "etcd etcd-server"           # routing table (npm run cluster, cluster tests)
   "promtool prometheus"        # alert rule tests and the observability tier
   "chromium chromium"          # the demo page's browser test (headless)
+  "firefox-esr firefox-esr"    # the Web Push tier: a real Firefox push client (headless)
+  "certutil libnss3-tools"     # trusts the Web Push tier's test CA in Firefox's profile
+  "openssl openssl"            # makes that test CA
 )
 need=()
 for row in "${TOOLS[@]}"; do
@@ -22,7 +25,7 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing: ${need[*]} (Debian package names). This script installs them with apt-get;" >&2
-    echo "on another system install redis-server, etcd, prometheus (promtool), chromium yourself." >&2
+    echo "on another system install redis-server, etcd, prometheus (promtool), chromium, firefox-esr, certutil (NSS tools), openssl yourself." >&2
     exit 1
   fi
   SUDO=""

@@ -59,6 +59,8 @@ describe("loadConfig defaults", () => {
         corsOrigin: undefined,
         demoPage: false,
         logLevel: "info",
+        tls: undefined,
+        webpushQueue: { maxMessages: 100, maxBytes: 1024 * 1024 },
         cluster: undefined,
         redis: undefined,
       },
@@ -112,6 +114,10 @@ describe("loadConfig parses every setting", () => {
       EDITION_CORS_ORIGIN: "*",
       EDITION_DEMO_PAGE: "1",
       EDITION_LOG_LEVEL: "silent",
+      EDITION_TLS_CERT: "/etc/edition/tls.crt",
+      EDITION_TLS_KEY: "/etc/edition/tls.key",
+      EDITION_WEBPUSH_MAX_MESSAGES: "10",
+      EDITION_WEBPUSH_MAX_BYTES: "8192",
     });
     assert.deepEqual(
       { ...c, tokenKeys: c.tokenKeys.map((k) => ({ id: k.id, key: b64(k.key) })) },
@@ -138,10 +144,21 @@ describe("loadConfig parses every setting", () => {
         corsOrigin: "*",
         demoPage: true,
         logLevel: "silent",
+        tls: { certFile: "/etc/edition/tls.crt", keyFile: "/etc/edition/tls.key" },
+        webpushQueue: { maxMessages: 10, maxBytes: 8192 },
         cluster: undefined,
         redis: undefined,
       },
     );
+  });
+
+  it("wants both TLS files or neither", () => {
+    assert.deepEqual(problems({ EDITION_TLS_CERT: "/c.pem" }), [
+      "EDITION_TLS_KEY: required when EDITION_TLS_CERT is set (PEM file paths)",
+    ]);
+    assert.deepEqual(problems({ EDITION_TLS_KEY: "/k.pem" }), [
+      "EDITION_TLS_CERT: required when EDITION_TLS_KEY is set (PEM file paths)",
+    ]);
   });
 
   it("accepts the bounds of each integer setting", () => {

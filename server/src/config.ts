@@ -39,6 +39,10 @@ export interface Config {
   readonly cluster: ClusterConfig | undefined;
   /** Redis store; `undefined` (no EDITION_REDIS_URL / sentinels) = in-memory store. */
   readonly redis: RedisConfig | undefined;
+  /** PEM files: the public listener serves wss:// and https:// itself; undefined = plain. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** Web Push messages pending per UAID at most (count, and payload bytes). */
+  readonly webpushQueue: { readonly maxMessages: number; readonly maxBytes: number };
 }
 
 export interface ClusterConfig {
@@ -126,6 +130,10 @@ const KNOWN = new Set([
   "EDITION_REDIS_SENTINEL_NAME",
   "EDITION_REDIS_PASSWORD",
   "EDITION_REDIS_KEY_PREFIX",
+  "EDITION_TLS_CERT",
+  "EDITION_TLS_KEY",
+  "EDITION_WEBPUSH_MAX_MESSAGES",
+  "EDITION_WEBPUSH_MAX_BYTES",
 ]);
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -211,7 +219,21 @@ export function loadConfig(env: Env): Config {
     logLevel: logLevel as Config["logLevel"],
     cluster: undefined,
     redis: undefined,
+    tls: undefined,
+    webpushQueue: Object.freeze({
+      maxMessages: int("EDITION_WEBPUSH_MAX_MESSAGES", 100, 1, 100_000),
+      maxBytes: int("EDITION_WEBPUSH_MAX_BYTES", 1024 * 1024, 4096, 1024 * 1024 * 1024),
+    }),
   };
+  const tlsCert = env.EDITION_TLS_CERT || undefined;
+  const tlsKey = env.EDITION_TLS_KEY || undefined;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    problems.push(
+      `${tlsCert === undefined ? "EDITION_TLS_CERT" : "EDITION_TLS_KEY"}: required when ${tlsCert === undefined ? "EDITION_TLS_KEY" : "EDITION_TLS_CERT"} is set (PEM file paths)`,
+    );
+  } else if (tlsCert !== undefined && tlsKey !== undefined) {
+    config.tls = Object.freeze({ certFile: tlsCert, keyFile: tlsKey });
+  }
   const list = (name: string): readonly string[] =>
     Object.freeze(
       (env[name] ?? "")

@@ -11,14 +11,17 @@
 // First, before anything loads uWebSockets.js: refuse an unsupported Node with a clear message.
 import "./node-version.js";
 import { randomFillSync } from "node:crypto";
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { startBalancer } from "./balancer/balancer.js";
 import { type Config, ConfigError, loadConfig, type RedisConfig } from "./config.js";
 import { Connections } from "./delivery/connections.js";
 import { deliverUpdate } from "./delivery/deliver.js";
+import { deleteMessage, deliverPush } from "./delivery/webpush-deliver.js";
+import { WebPushSide } from "./delivery/webpush-side.js";
 import { randomTokenKey, TokenCodec } from "./endpoint/token.js";
+import { WebPushTokens } from "./endpoint/webpush-token.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { Close } from "./protocol/errors.js";
@@ -26,8 +29,12 @@ import { mintUaid } from "./protocol/ids.js";
 import { ClusterRouting } from "./routing/cluster.js";
 import { MemoryPresence } from "./routing/presence-memory.js";
 import { MemoryStore } from "./storage/memory-store.js";
+import type { MessageQueue } from "./storage/message-queue.js";
+import { MemoryMessageQueue } from "./storage/message-queue-memory.js";
+import { RedisMessageQueue } from "./storage/message-queue-redis.js";
 import { RedisStore, type RedisStoreOptions } from "./storage/redis-store.js";
 import type { MessageStore } from "./storage/store.js";
+import { timedQueue } from "./storage/timed-queue.js";
 import { timedStore } from "./storage/timed-store.js";
 import { attachAdmin } from "./transport/admin-http.js";
 import { attachDemoPage, DEMO_PATH } from "./transport/demo-page.js";
@@ -39,6 +46,7 @@ import {
   type us_listen_socket,
   uWS,
 } from "./transport/uws.js";
+import { attachWebPush } from "./transport/webpush-http.js";
 import { attachWebSocket, type ClientSocket, uwsSocketOps } from "./transport/websocket.js";
 
 export interface RunningNode {
@@ -83,6 +91,24 @@ async function openStore(
   return RedisStore.open(redisOptions(config.redis, log));
 }
 
+/** The Web Push queue beside the store: memory (asking the memory store for registrations) or Redis. */
+async function openQueue(
+  config: Config,
+  log: Logger,
+  store: MessageStore,
+): Promise<MessageQueue & { sweep?: (n: number) => number }> {
+  if (store instanceof MemoryStore)
+    return new MemoryMessageQueue((uaid, channel) => store.registration(uaid, channel));
+  return RedisMessageQueue.open(redisOptions(config.redis!, log));
+}
+
+/** uWS reads the PEM files itself and fails silently on a bad path: check them first. */
+function publicApp(config: Config): ReturnType<typeof uWS.App> {
+  if (config.tls === undefined) return uWS.App();
+  for (const f of [config.tls.certFile, config.tls.keyFile]) readFileSync(f);
+  return uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile });
+}
+
 /**
  * Random bytes for UAIDs from a pool refilled by the CSPRNG 4 KiB at a time: one
  * `randomBytes(16)` per hello costs more than the rest of the UAID decision. Every byte is
@@ -106,7 +132,9 @@ export async function startNode(
   registry: Registry,
   metrics: Metrics,
 ): Promise<RunningNode> {
-  const store = timedStore(await openStore(config, log), metrics.bound.storeSeconds);
+  const rawStore = await openStore(config, log);
+  const store = timedStore(rawStore, metrics.bound.storeSeconds);
+  const queue = timedQueue(await openQueue(config, log, rawStore), metrics.bound.storeSeconds);
   metrics.maxConnections.set(config.maxConnections);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
   if (config.tokenKeys.length === 0) {
@@ -116,7 +144,11 @@ export async function startNode(
     );
   }
   const tokens = new TokenCodec(keys);
+  const webpushTokens = new WebPushTokens(tokens);
   let endpointPrefix = "";
+  let publicBase = "";
+  /** The origin app servers name as VAPID `aud` (RFC 8292 §2). */
+  let audience = "";
   let draining = false;
 
   // Routing and connections refer to each other (routing hands frames to sockets, the
@@ -158,10 +190,19 @@ export async function startNode(
     mintUaid: () => mintUaid(pooledRandom),
     now: Date.now,
     redirect: cluster ? () => cluster.redirect() : undefined,
+    webpush: new WebPushSide({
+      queue,
+      tokens: webpushTokens,
+      region: config.region,
+      endpointPrefix: () => `${publicBase}/wpush/`,
+      metrics,
+      log,
+      now: Date.now,
+    }),
   });
   const conns = connections;
 
-  const app = uWS.App();
+  const app = publicApp(config);
   attachWebSocket(app, conns, metrics, {
     idleTimeoutSeconds: config.idleTimeoutSeconds,
     maxBackpressureBytes: config.maxBackpressureBytes,
@@ -178,6 +219,27 @@ export async function startNode(
     nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
     perfNow: () => performance.now(),
   };
+  const webpushDeps = {
+    queue,
+    route: presence,
+    tokens: webpushTokens,
+    metrics,
+    log,
+    region: config.region,
+    bounds: config.webpushQueue,
+    audience: () => audience,
+    messagePrefix: () => `${publicBase}/m/`,
+    now: Date.now,
+    perfNow: () => performance.now(),
+  };
+  attachWebPush(
+    app,
+    {
+      push: (input) => deliverPush(webpushDeps, input),
+      remove: (token, id) => deleteMessage(webpushDeps, token, id),
+    },
+    metrics,
+  );
   // Before the endpoint's catch-all 404, which would otherwise answer GET /demo.
   if (config.demoPage) attachDemoPage(app);
   attachEndpoint(app, (input) => deliverUpdate(deliverDeps, input), metrics, {
@@ -186,10 +248,13 @@ export async function startNode(
   });
   const pub = await listen(app, config.host, config.port);
   const localHost = config.host === "0.0.0.0" ? "localhost" : config.host;
-  const publicUrl = config.publicUrl ?? `http://${localHost}:${pub.port}`;
+  const scheme = config.tls === undefined ? "" : "s";
+  const publicUrl = config.publicUrl ?? `http${scheme}://${localHost}:${pub.port}`;
   endpointPrefix = `${publicUrl}/update/`;
+  publicBase = publicUrl;
+  audience = new URL(publicUrl).origin;
   const routerPort = cluster
-    ? (await cluster.start(`ws://${localHost}:${pub.port}`)).routerPort
+    ? (await cluster.start(`ws${scheme}://${localHost}:${pub.port}`)).routerPort
     : undefined;
 
   let admin: { socket: us_listen_socket; port: number } | undefined;
@@ -209,7 +274,12 @@ export async function startNode(
     admin = await listen(adminApp, config.host, config.metricsPort);
   }
 
-  const sweep = store.sweep ? setInterval(() => store.sweep?.(10_000), 10_000) : undefined;
+  const sweep = store.sweep
+    ? setInterval(() => {
+        store.sweep?.(10_000);
+        queue.sweep?.(10_000);
+      }, 10_000)
+    : undefined;
   sweep?.unref();
   const probeStore = () => store.healthy().then((ok) => metrics.storeUp.set(ok ? 1 : 0));
   void probeStore();
@@ -227,6 +297,7 @@ export async function startNode(
       demoPage: config.demoPage ? `${publicUrl}${DEMO_PATH}` : undefined,
       region: config.region,
       store: config.redis ? `redis-${config.redis.mode}` : "memory",
+      tls: config.tls !== undefined,
       routing: cluster ? "etcd" : "memory",
     },
     "push node ready",
@@ -271,6 +342,7 @@ export async function startNode(
       await cluster?.close();
       if (admin) closeListener(admin.socket);
       await store.close();
+      await queue.close();
       log.info({ event: "drain_finished", closed, leftAtDeadline: left }, "drained");
       return { closed, leftAtDeadline: left };
     },

@@ -50,6 +50,11 @@ export const OPTIONS: OptionSpec[] = [
     default: String(DEFAULT_BACKOFF.maxAttempts),
     help: "with --reconnect: consecutive failed attempts before giving up",
   },
+  {
+    name: "webpush",
+    type: "boolean",
+    help: "Web Push mode: own keys, prints a subscription, decrypts payloads (--webpush --help)",
+  },
   { name: "help", type: "boolean", short: "h", help: "print this help" },
 ];
 

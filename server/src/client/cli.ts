@@ -11,6 +11,10 @@ import { DEFAULT_BACKOFF } from "./backoff.js";
 import { ClientSession } from "./session.js";
 import { EMPTY_STATE, openState } from "./state.js";
 import { UsageError } from "./usage-error.js";
+import { runIfWebPush } from "./webpush.js";
+
+// `--webpush`: the Web Push mode (webpush.ts) takes over the process; it never returns.
+await runIfWebPush(process.argv.slice(2));
 
 function main(argv: readonly string[]): void {
   const args = parseClientArgs(argv);

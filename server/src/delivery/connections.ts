@@ -18,9 +18,11 @@ import {
   unregisterReply,
 } from "../protocol/replies.js";
 import { helloDone, type Limits, newSession, Phase, type Step, step } from "../protocol/session.js";
+import { webpushHelloReply, webpushNotification } from "../protocol/webpush-session.js";
 import type { Presence } from "../routing/presence.js";
 import type { MessageStore } from "../storage/store.js";
 import { type Conn, SendResult, type SocketOps } from "./socket.js";
+import type { WebPushSide } from "./webpush-side.js";
 
 /** Frames a client may send before its hello reply; past that it is not a client we want. */
 const MAX_QUEUED_FRAMES = 32;
@@ -40,6 +42,8 @@ export interface ConnectionsDeps<S> {
   readonly now: () => number;
   /** Cluster only: whether a first hello stays, is redirected (307) or refused (429). */
   readonly redirect?: () => RedirectDecision;
+  /** Web Push mode (sessions whose hello said `use_webpush`); absent: SimplePush only. */
+  readonly webpush?: WebPushSide;
 }
 
 export class Connections<S> {
@@ -61,6 +65,7 @@ export class Connections<S> {
     s.queue = undefined;
     s.gone = false;
     s.since = 0;
+    s.backlog = 0;
     return s;
   }
 
@@ -159,12 +164,26 @@ export class Connections<S> {
       case "ack":
         void this.ack(c, st);
         return;
+      case "webpushAck":
+        void this.webpushAck(socket, c, st.acks.length, st.acks);
+        return;
+      case "nack":
+        // The service worker failed after delivery (the message was acked anyway): worth a
+        // debug line, not a protocol error (nothing was closed).
+        this.d.log.debug(
+          { event: "webpush_nack", code: st.code },
+          "client reported a delivery error",
+        );
+        return;
     }
   }
 
   private async hello(socket: S, c: Conn, st: Extract<Step, { do: "hello" }>): Promise<void> {
     const { store, metrics, ops } = this.d;
-    const where = this.d.redirect?.();
+    const decided = this.d.redirect?.();
+    // Firefox does not follow a hello redirect (it reads it as a hello without a UAID and
+    // reconnects here forever): a Web Push client stays; capacity is still capped at upgrade.
+    const where = c.webpush && decided?.kind === "redirect" ? undefined : decided;
     if (where !== undefined && where.kind !== "stay") {
       c.phase = Phase.Closed;
       c.queue = undefined;
@@ -191,7 +210,10 @@ export class Connections<S> {
     try {
       const known = st.requested !== undefined && (await store.hasUser(st.requested));
       decision = decideUaid(st, known, this.d.limits.maxChannels, this.d.mintUaid);
-      if (decision.drop !== undefined) await store.dropUser(decision.drop);
+      if (decision.drop !== undefined) {
+        await store.dropUser(decision.drop);
+        await this.d.webpush?.queue.dropUser(decision.drop);
+      }
       if (decision.fresh) await store.addUser(decision.uaid);
     } catch (err) {
       metrics.hellos.labels("store_error").inc();
@@ -214,7 +236,7 @@ export class Connections<S> {
     this.anonymous.delete(socket);
     const replaced = this.d.presence.claim(decision.uaid, socket);
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
-    ops.send(socket, helloReply(decision.echo));
+    ops.send(socket, c.webpush ? webpushHelloReply(decision.echo) : helloReply(decision.echo));
     metrics.bound.hello(decision.uaid === st.requested ? "kept" : "minted").inc();
     if (this.debug)
       this.d.log.debug(
@@ -240,6 +262,10 @@ export class Connections<S> {
   async flush(socket: S): Promise<void> {
     const c = this.d.ops.conn(socket);
     if (c.uaid === undefined) return;
+    if (c.webpush && this.d.webpush !== undefined) {
+      await this.flushWebPush(socket, c, this.d.webpush);
+      return;
+    }
     try {
       const pending = await this.d.store.pending(c.uaid);
       if (pending.length === 0 || isClosed(c)) return;
@@ -251,6 +277,53 @@ export class Connections<S> {
       this.d.metrics.storeErrors.labels("pending").inc();
       this.d.log.warn({ event: "store_error", op: "pending", err: String(err) }, "flush failed");
     }
+  }
+
+  /**
+   * Web Push: the queued messages of the UAID, one notification frame each, oldest first.
+   * Stops at the first frame that builds backpressure (sending on would overflow the socket
+   * buffer and close a client that is merely behind); the rest follows once the client has
+   * acked what it got (`webpushAck`).
+   */
+  private async flushWebPush(socket: S, c: Conn, wp: WebPushSide): Promise<void> {
+    try {
+      const messages = await wp.queue.pending(c.uaid!);
+      let sent = 0;
+      for (const m of messages) {
+        if (isClosed(c)) return;
+        const r = this.d.ops.send(socket, webpushNotification(wp.notification(m)));
+        if (r === SendResult.dropped) {
+          this.slowConsumer(socket);
+          return;
+        }
+        if (r === SendResult.closed) return;
+        sent++;
+        this.d.metrics.notifications.flushed.inc();
+        if (r === SendResult.buffered && sent < messages.length) {
+          c.backlog = sent;
+          return;
+        }
+      }
+      c.backlog = 0;
+    } catch (err) {
+      this.d.metrics.storeErrors.labels("webpush_pending").inc();
+      this.d.log.warn(
+        { event: "store_error", op: "webpush_pending", err: String(err) },
+        "flush failed",
+      );
+    }
+  }
+
+  private async webpushAck(
+    socket: S,
+    c: Conn,
+    count: number,
+    acks: Parameters<WebPushSide["ack"]>[1],
+  ): Promise<void> {
+    await this.d.webpush?.ack(c.uaid!, acks);
+    if (c.backlog === 0 || isClosed(c)) return;
+    c.backlog = Math.max(0, c.backlog - count);
+    if (c.backlog === 0) await this.flush(socket);
   }
 
   /** Hands a routed notification frame to a local socket; true when it took it. */
@@ -296,11 +369,12 @@ export class Connections<S> {
     this.d.metrics.bound.registration("register:ok").inc();
     if (this.debug)
       this.d.log.debug({ event: "register", outcome: "ok", uaid: shortId(uaid) }, "registered");
-    const token = this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
-    this.d.ops.send(
-      socket,
-      registerReply(c.echo ?? uaid, st.channelID, this.d.endpointPrefix() + token),
-    );
+    const endpoint =
+      c.webpush && this.d.webpush !== undefined
+        ? this.d.webpush.endpoint(uaid, st.channelID, st.key)
+        : this.d.endpointPrefix() +
+          this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
+    this.d.ops.send(socket, registerReply(c.echo ?? uaid, st.channelID, endpoint));
   }
 
   private async unregister(
@@ -311,6 +385,7 @@ export class Connections<S> {
     if (st.channel !== undefined) {
       try {
         await this.d.store.unregister(c.uaid!, st.channel);
+        if (c.webpush) await this.d.webpush?.queue.dropChannel(c.uaid!, st.channel);
       } catch (err) {
         this.storageFailure(socket, c, st.raw, "unregister", err);
         return;

@@ -14,6 +14,11 @@ export interface Conn extends Session {
   gone: boolean;
   /** When this socket claimed its UAID: orders connections cluster-wide (newest wins). */
   since: number;
+  /**
+   * Web Push: messages of a flush cut short by backpressure still awaiting their acks; at 0
+   * the next batch is flushed (0 also when nothing is held back).
+   */
+  backlog: number;
 }
 
 export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;

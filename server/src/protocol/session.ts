@@ -11,6 +11,7 @@ import { normalizeUuid } from "./ids.js";
 import { decodeFrame } from "./messages.js";
 import { errorReply, helloReply, PING_REPLY } from "./replies.js";
 import { versionFromJson } from "./version.js";
+import { type WebPushStep, webpushHelloReply, webpushStep } from "./webpush-session.js";
 
 export const Phase = {
   /** Connected, no successful hello yet. */
@@ -32,13 +33,21 @@ export interface Session {
   phase: Phase;
   /** Normalised UAID once hello succeeded. */
   uaid: string | undefined;
+  /** The hello said `use_webpush: true`: Web Push mode (webpush-session.ts). */
+  webpush: boolean;
   /** Ping token bucket: tokens left and when they were last counted (ms). */
   pingTokens: number;
   pingAt: number;
 }
 
 export function newSession(now: number, pingBurst: number): Session {
-  return { phase: Phase.New, uaid: undefined, pingTokens: pingBurst, pingAt: now };
+  return {
+    phase: Phase.New,
+    uaid: undefined,
+    webpush: false,
+    pingTokens: pingBurst,
+    pingAt: now,
+  };
 }
 
 export interface Limits {
@@ -77,6 +86,8 @@ export type Step =
       readonly channelID: string;
       readonly channel: string;
       readonly raw: string;
+      /** Web Push only: the application server key (base64url, unpadded), when given. */
+      readonly key?: string;
     }
   | {
       readonly do: "unregister";
@@ -85,7 +96,8 @@ export type Step =
       readonly channel: string | undefined;
       readonly raw: string;
     }
-  | { readonly do: "ack"; readonly updates: readonly AckedUpdate[] };
+  | { readonly do: "ack"; readonly updates: readonly AckedUpdate[] }
+  | WebPushStep;
 
 const NONE: Step = { do: "none" };
 const GARBAGE: Step = { do: "close", text: undefined, code: Close.unsupported };
@@ -112,8 +124,14 @@ export function step(s: Session, text: string, now: number, limits: Limits): Ste
   }
   const { message: m, raw } = frame;
   if (m.messageType === "purge") return PONG;
-  if (m.messageType === "hello") return hello(s, m.uaid, m.channelIDs, raw);
-  if (s.phase !== Phase.Ready || m.messageType === "invalid") {
+  if (m.messageType === "hello") return hello(s, m.uaid, m.channelIDs, raw, m.useWebpush === true);
+  if (s.webpush && s.phase === Phase.Ready) return webpushStep(s, m, raw);
+  if (
+    s.phase !== Phase.Ready ||
+    m.messageType === "invalid" ||
+    m.messageType === "nack" ||
+    m.messageType === "broadcast_subscribe"
+  ) {
     s.phase = Phase.Closed;
     return fail(raw, "invalidCommand");
   }
@@ -143,8 +161,15 @@ export function step(s: Session, text: string, now: number, limits: Limits): Ste
   }
 }
 
-function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Step {
-  if (!Array.isArray(channelIDs)) {
+function hello(
+  s: Session,
+  uaid: unknown,
+  channelIDs: unknown,
+  raw: string,
+  webpush: boolean,
+): Step {
+  // Web Push clients keep their subscriptions on the server and send no channelIDs.
+  if (!Array.isArray(channelIDs) && !(webpush && channelIDs === undefined)) {
     s.phase = Phase.Closed;
     return fail(raw, "invalidCommand");
   }
@@ -159,8 +184,9 @@ function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Ste
   }
   if (s.phase === Phase.Ready) {
     // A second hello on the same socket: same or empty UAID → 200 again; another → 503.
-    if (requested === undefined) return { do: "reply", text: helloReply(s.uaid!) };
-    if (requested === s.uaid) return { do: "reply", text: helloReply(uaid as string) };
+    const reply = s.webpush ? webpushHelloReply : helloReply;
+    if (requested === undefined) return { do: "reply", text: reply(s.uaid!) };
+    if (requested === s.uaid) return { do: "reply", text: reply(uaid as string) };
     s.phase = Phase.Closed;
     return fail(raw, "unavailable");
   }
@@ -171,11 +197,19 @@ function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Ste
     return fail(raw, "invalidCommand");
   }
   s.phase = Phase.Hello;
+  s.webpush = webpush;
   return {
     do: "hello",
     requested,
     echo: requested === undefined ? undefined : (uaid as string),
-    channelCount: channelIDs.length,
+    // Firefox sends its UAID only when it holds subscriptions (and no channelIDs): count
+    // that as "has channels", so an unknown UAID is replaced and Firefox, seeing a new one,
+    // drops its dead subscriptions (pushsubscriptionchange) instead of keeping 410 endpoints.
+    channelCount: Array.isArray(channelIDs)
+      ? channelIDs.length
+      : webpush && requested !== undefined
+        ? 1
+        : 0,
     raw,
   };
 }

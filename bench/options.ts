@@ -47,6 +47,10 @@ export interface BenchOptions {
   readonly clusterClients: number;
   /** The cluster nodes' member lease (s): a killed node leaves the table after it (node default 5). */
   readonly clusterLeaseTtl: number;
+  /** The Web Push phase (webpush.ts): `also` (default), `only` (`--webpush`), `skip`. */
+  readonly webpush: "also" | "only" | "skip";
+  /** Web Push clients of that phase, spread over the workers. */
+  readonly webpushClients: number;
 }
 
 const FULL = {
@@ -67,6 +71,7 @@ const FULL = {
   deadline: 300,
   clusterClients: 10_000,
   clusterLeaseTtl: 5,
+  webpushClients: 2000,
 };
 const QUICK = {
   ...FULL,
@@ -104,7 +109,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     const name = (eq < 0 ? a.slice(2) : a.slice(2, eq)).replace(/-([a-z])/g, (_, c: string) =>
       c.toUpperCase(),
     );
-    if ((name === "quick" || name === "cluster") && eq < 0) given.set(name, "1");
+    if ((name === "quick" || name === "cluster" || name === "webpush") && eq < 0)
+      given.set(name, "1");
     else if (eq >= 0) given.set(name, a.slice(eq + 1));
     else if (i + 1 < argv.length) given.set(name, argv[++i]!);
     else throw new OptionsError(`--${name} needs a value`);
@@ -120,6 +126,15 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     else if (["0", "false", "no", "skip"].includes(clusterArg)) cluster = "skip";
     else if (clusterArg !== "also")
       problems0.push(`cluster: ${clusterArg} is not one of only, no, also`);
+  }
+  const webpushArg = given.get("webpush");
+  given.delete("webpush");
+  let webpush: BenchOptions["webpush"] = "also";
+  if (webpushArg !== undefined) {
+    if (["1", "true", "yes", "only"].includes(webpushArg)) webpush = "only";
+    else if (["0", "false", "no", "skip"].includes(webpushArg)) webpush = "skip";
+    else if (webpushArg !== "also")
+      problems0.push(`webpush: ${webpushArg} is not one of only, no, also`);
   }
   const base: Record<string, number | string> = quick ? QUICK : FULL;
   const problems: string[] = [...problems0];
@@ -155,6 +170,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     cluster,
     clusterClients: Math.round(num("clusterClients", 30, 100_000)),
     clusterLeaseTtl: Math.round(num("clusterLeaseTtl", 2, 60)),
+    webpush,
+    webpushClients: Math.round(num("webpushClients", 1, 100_000)),
   };
   if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(opts.host))
     problems.push(`host: ${opts.host} is not a 127.0.0.0/8 address`);

@@ -31,6 +31,13 @@ import {
 } from "./server-process.js";
 import { SourceAddresses } from "./source-addresses.js";
 import { runThroughput } from "./throughput.js";
+import {
+  runWebPush,
+  webpushDetails,
+  webpushFigures,
+  webpushNoiseWarning,
+  writeWebPushJson,
+} from "./webpush.js";
 import { WorkerPool } from "./worker-pool.js";
 import type { Target } from "./worker-protocol.js";
 
@@ -229,18 +236,28 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => abort("interrupted"));
   const started = Date.now();
   try {
-    const single = o.cluster === "only" ? undefined : await bench(o);
-    const cluster = o.cluster === "skip" ? undefined : await runCluster(o, clockTicksPerSecond());
+    const single = o.cluster === "only" || o.webpush === "only" ? undefined : await bench(o);
+    const wp =
+      o.webpush === "skip" || o.cluster === "only"
+        ? undefined
+        : await runWebPush(o, clockTicksPerSecond());
+    const cluster =
+      o.cluster === "skip" || o.webpush === "only"
+        ? undefined
+        : await runCluster(o, clockTicksPerSecond());
     const fs = [
       ...(single === undefined ? [] : figures(single)),
+      ...(wp === undefined ? [] : webpushFigures(wp, single?.node.throughput.acksPerCpuSecond)),
       ...(cluster === undefined ? [] : clusterFigures(cluster)),
     ];
     const warnings = [
       single === undefined ? "" : noiseWarning(single),
+      wp === undefined ? "" : webpushNoiseWarning(wp),
       cluster === undefined ? "" : clusterNoiseWarning(cluster),
     ].filter((w) => w !== "");
     const text = [
       single === undefined ? "" : details(single),
+      wp === undefined ? "" : webpushDetails(wp),
       cluster === undefined ? "" : clusterDetails(cluster),
     ].filter((d) => d !== "");
     process.stdout.write(
@@ -249,8 +266,10 @@ async function main(): Promise<void> {
     // One JSON per run: the single-node result with the cluster's under `cluster`.
     const file =
       single === undefined
-        ? writeClusterJson(cluster!, fs)
-        : writeJson(withCluster(single, cluster), fs);
+        ? cluster === undefined
+          ? writeWebPushJson(wp!, fs)
+          : writeClusterJson(cluster, fs)
+        : writeJson({ ...withCluster(single, cluster), ...(wp && { webpush: wp }) }, fs);
     const seconds = (Date.now() - started) / 1000;
     process.stdout.write(`\nresults: ${file} (${seconds.toFixed(0)} s)\n`);
   } catch (err) {

@@ -1,27 +1,89 @@
 /**
- * `npm run cluster [-- --nodes N] [--no-balancer] [--logs]`: a local Edition region on
- * loopback — etcd, Redis, N push nodes (default 3) and a balancer — on free ports, printed
- * when ready. Ctrl-C or SIGTERM drains the nodes and stops everything.
+ * `npm run cluster [-- --nodes N] [--no-balancer] [--logs] [--install]`: a local Edition
+ * region on loopback — etcd, Redis, N push nodes (default 3) and a balancer — on free ports,
+ * printed when ready. Ctrl-C or SIGTERM drains the nodes and stops everything.
+ *
+ * It needs `redis-server` and `etcd` on PATH: when one is missing it says which and how to
+ * get it (or installs them with --install, through scripts/install-system-deps.sh).
  */
+import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startLocalCluster } from "../test/support/cluster.js";
 
-const { values } = parseArgs({
-  options: {
-    nodes: { type: "string", default: "3" },
-    "no-balancer": { type: "boolean", default: false },
-    logs: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+const USAGE = `usage: npm run cluster -- [options]
+
+  --nodes <N>      push nodes, 1 to 16 (default 3)
+  --no-balancer    no balancer in front of the nodes
+  --logs           print the nodes' log lines, prefixed with the node's name
+  --install        install what is missing (redis-server, etcd) with scripts/install-system-deps.sh
+  -h, --help       print this help
+
+Needs redis-server and etcd (Debian/Ubuntu: apt-get install redis-server etcd-server).
+`;
+
+function fail(msg: string, code = 1): never {
+  process.stderr.write(`npm run cluster: ${msg}\n`);
+  process.exit(code);
+}
+
+let values: {
+  nodes: string;
+  "no-balancer": boolean;
+  logs: boolean;
+  install: boolean;
+  help: boolean;
+};
+try {
+  ({ values } = parseArgs({
+    options: {
+      nodes: { type: "string", default: "3" },
+      "no-balancer": { type: "boolean", default: false },
+      logs: { type: "boolean", default: false },
+      install: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }) as { values: typeof values });
+} catch (err) {
+  fail(`${(err as Error).message.split("\n")[0]} (see --help)`, 2);
+}
 if (values.help) {
-  console.log("usage: npm run cluster -- [--nodes N] [--no-balancer] [--logs]");
+  process.stdout.write(USAGE);
   process.exit(0);
+}
+
+/** Whether `cmd` is an executable on PATH. */
+function onPath(cmd: string): boolean {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    try {
+      accessSync(join(dir, cmd), constants.X_OK);
+      return true;
+    } catch {}
+  }
+  return false;
+}
+
+const NEEDED = ["redis-server", "etcd"];
+let missing = NEEDED.filter((c) => !onPath(c));
+if (missing.length > 0 && values.install) {
+  const script = fileURLToPath(new URL("./install-system-deps.sh", import.meta.url));
+  console.log(`installing ${missing.join(" and ")}…`);
+  const r = spawnSync("bash", [script, ...missing], { stdio: "inherit" });
+  if (r.status !== 0) fail(`installing ${missing.join(", ")} failed (see above)`);
+  missing = NEEDED.filter((c) => !onPath(c));
+}
+if (missing.length > 0) {
+  fail(
+    `needs ${missing.join(" and ")}, not found on PATH.\n` +
+      "  install:  npm run cluster -- --install   (Debian/Ubuntu, uses apt-get; sudo when not root)\n" +
+      "  or:       apt-get install redis-server etcd-server   (macOS: brew install redis etcd)",
+  );
 }
 const count = Number(values.nodes);
 if (!Number.isInteger(count) || count < 1 || count > 16) {
-  console.error("--nodes must be an integer from 1 to 16");
-  process.exit(2);
+  fail("--nodes must be an integer from 1 to 16", 2);
 }
 
 console.log(
@@ -30,7 +92,7 @@ console.log(
 const cluster = await startLocalCluster({
   nodes: count,
   balancer: !values["no-balancer"],
-});
+}).catch((err: unknown) => fail(`could not start: ${(err as Error).message.split("\n")[0]}`));
 
 const rows: string[][] = [["process", "public (ws + PUT)", "metrics", "notes"]];
 rows.push(["etcd", cluster.etcd.endpoint, "", `prefix ${cluster.env.EDITION_ETCD_PREFIX}`]);

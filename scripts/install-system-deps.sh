@@ -1,12 +1,33 @@
 #!/usr/bin/env bash
-# Installs the backing services the test tiers start on loopback (redis-server, etcd),
-# from Debian's packages, only when missing. Idempotent; safe to run on every CI run.
+# Installs the system tools Edition's local cluster and test tiers run, from Debian's
+# packages, only when missing. Idempotent; safe to run on every CI run.
+#
+#   scripts/install-system-deps.sh                     # everything npm test needs
+#   scripts/install-system-deps.sh redis-server etcd   # only these commands (npm run cluster)
+#
+# One row per tool: the command to look for, then the Debian package that provides it.
 set -euo pipefail
+TOOLS=(
+  "redis-server redis-server"  # storage (npm run cluster, cluster and Redis tests)
+  "etcd etcd-server"           # routing table (npm run cluster, cluster tests)
+  "promtool prometheus"        # alert rule tests and the observability tier
+  "chromium chromium"          # the demo page's browser test (headless)
+  "firefox-esr firefox-esr"    # the Web Push tier: a real Firefox push client (headless)
+  "certutil libnss3-tools"     # trusts the Web Push tier's test CA in Firefox's profile
+  "openssl openssl"            # makes that test CA
+)
 need=()
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+for row in "${TOOLS[@]}"; do
+  read -r cmd pkg <<<"$row"
+  if [ $# -gt 0 ] && [[ " $* " != *" $cmd "* ]]; then continue; fi
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing: ${need[*]} (Debian package names). This script installs them with apt-get;" >&2
+    echo "on another system install redis-server, etcd, prometheus (promtool), chromium, firefox-esr, certutil (NSS tools), openssl yourself." >&2
+    exit 1
+  fi
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing system packages: ${need[*]}" >&2

@@ -69,7 +69,10 @@ describe("loadConfig defaults", () => {
         drainDeadlineSeconds: 30,
         drainRate: 1000,
         corsOrigin: undefined,
+        demoPage: false,
         logLevel: "info",
+        tls: undefined,
+        webpushQueue: { maxMessages: 100, maxBytes: 1024 * 1024 },
         cluster: undefined,
         redis: undefined,
       },
@@ -146,7 +149,12 @@ describe("loadConfig parses every setting", () => {
       EDITION_DRAIN_DEADLINE_SECONDS: "0",
       EDITION_DRAIN_RATE: "7",
       EDITION_CORS_ORIGIN: "*",
+      EDITION_DEMO_PAGE: "1",
       EDITION_LOG_LEVEL: "silent",
+      EDITION_TLS_CERT: "/etc/edition/tls.crt",
+      EDITION_TLS_KEY: "/etc/edition/tls.key",
+      EDITION_WEBPUSH_MAX_MESSAGES: "10",
+      EDITION_WEBPUSH_MAX_BYTES: "8192",
     });
     assert.deepEqual(
       { ...c, tokenKeys: c.tokenKeys.map((k) => ({ id: k.id, key: b64(k.key) })) },
@@ -183,11 +191,23 @@ describe("loadConfig parses every setting", () => {
         drainDeadlineSeconds: 0,
         drainRate: 7,
         corsOrigin: "*",
+        demoPage: true,
         logLevel: "silent",
+        tls: { certFile: "/etc/edition/tls.crt", keyFile: "/etc/edition/tls.key" },
+        webpushQueue: { maxMessages: 10, maxBytes: 8192 },
         cluster: undefined,
         redis: undefined,
       },
     );
+  });
+
+  it("wants both TLS files or neither", () => {
+    assert.deepEqual(problems({ EDITION_TLS_CERT: "/c.pem" }), [
+      "EDITION_TLS_KEY: required when EDITION_TLS_CERT is set (PEM file paths)",
+    ]);
+    assert.deepEqual(problems({ EDITION_TLS_KEY: "/k.pem" }), [
+      "EDITION_TLS_CERT: required when EDITION_TLS_KEY is set (PEM file paths)",
+    ]);
   });
 
   it("accepts the bounds of each integer setting", () => {
@@ -533,6 +553,35 @@ describe("cluster settings", () => {
     assert.equal(loadConfig({ ...noKeys, EDITION_ROLE: "balancer" }).role, "balancer");
   });
 
+  it("tolerates tcp:// and a trailing / on the router address, and says why http:// is wrong", () => {
+    for (const v of [
+      "tcp://node-1.edition:8081",
+      "tcp://node-1.edition:8081/",
+      "node-1.edition:8081/",
+    ])
+      assert.equal(
+        loadConfig({ ...ETCD, EDITION_ROUTER_URL: v }).cluster?.routerUrl,
+        "node-1.edition:8081",
+      );
+    assert.match(
+      problems({ ...ETCD, EDITION_ROUTER_URL: "http://node-1.edition:8081" })[0]!,
+      /must be host:port \(the router speaks its own TCP protocol: drop the scheme\)/,
+    );
+  });
+
+  it("accepts an advertised WebSocket URL with a trailing / (the root path) and drops it", () => {
+    for (const v of ["wss://eu-0.push.example.com/", "wss://eu-0.push.example.com"])
+      assert.equal(
+        loadConfig({ ...ETCD, EDITION_ADVERTISE_WS_URL: v }).cluster?.advertiseWsUrl,
+        "wss://eu-0.push.example.com",
+      );
+    assert.equal(
+      loadConfig({ ...ETCD, EDITION_ADVERTISE_WS_URL: "ws://10.0.0.7:8080/" }).cluster
+        ?.advertiseWsUrl,
+      "ws://10.0.0.7:8080",
+    );
+  });
+
   it("requires a cluster secret of at least 16 characters", () => {
     const { EDITION_CLUSTER_SECRET: _, ...noSecret } = ETCD;
     for (const env of [noSecret, { ...ETCD, EDITION_CLUSTER_SECRET: "s".repeat(15) }]) {
@@ -551,9 +600,12 @@ describe("cluster settings", () => {
     ["EDITION_NODE_ID", "x".repeat(254)],
     ["EDITION_ADVERTISE_WS_URL", "ws://node:8080/path"],
     ["EDITION_ADVERTISE_WS_URL", "http://node:8080"],
+    ["EDITION_ADVERTISE_WS_URL", "wss://node//"],
+    ["EDITION_ADVERTISE_WS_URL", "wss://node/?x=1"],
     ["EDITION_ROUTER_URL", "node"],
     ["EDITION_ROUTER_URL", "http://node:8081"],
     ["EDITION_ROUTER_URL", "node:port"],
+    ["EDITION_ROUTER_URL", "tcp://node:8081/x"],
     ["EDITION_LEASE_TTL_SECONDS", "1"],
     ["EDITION_LEASE_TTL_SECONDS", "61"],
     ["EDITION_SLOTS", "15"],
@@ -715,5 +767,18 @@ describe("cluster-only settings without etcd", () => {
         `${name} is reported`,
       );
     }
+  });
+});
+
+describe("loadConfig: EDITION_DEMO_PAGE", () => {
+  it("is off by default and on with 1 or true", () => {
+    assert.equal(loadConfig({}).demoPage, false);
+    assert.equal(loadConfig({ EDITION_DEMO_PAGE: "1" }).demoPage, true);
+    assert.equal(loadConfig({ EDITION_DEMO_PAGE: "true" }).demoPage, true);
+    assert.equal(loadConfig({ EDITION_DEMO_PAGE: "0" }).demoPage, false);
+  });
+
+  it("rejects anything else, naming the setting", () => {
+    rejects("EDITION_DEMO_PAGE", "yes");
   });
 });

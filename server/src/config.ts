@@ -36,11 +36,17 @@ export interface Config {
   readonly drainRate: number;
   /** CORS `Access-Control-Allow-Origin` for the endpoint; undefined = CORS off. */
   readonly corsOrigin: string | undefined;
+  /** Serve the browser demo client at `/demo` (docs: README "Your first notification"). */
+  readonly demoPage: boolean;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Cluster settings; `undefined` (no EDITION_ETCD_ENDPOINTS) = one self-contained node. */
   readonly cluster: ClusterConfig | undefined;
   /** Redis store; `undefined` (no EDITION_REDIS_URL / sentinels) = in-memory store. */
   readonly redis: RedisConfig | undefined;
+  /** PEM files: the public listener serves wss:// and https:// itself; undefined = plain. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** Web Push messages pending per UAID at most (count, and payload bytes). */
+  readonly webpushQueue: { readonly maxMessages: number; readonly maxBytes: number };
 }
 
 /** Bounds against bad input and abuse; each has a safe default (docs/limits.md). */
@@ -154,6 +160,7 @@ const KNOWN = new Set([
   "EDITION_DRAIN_DEADLINE_SECONDS",
   "EDITION_DRAIN_RATE",
   "EDITION_CORS_ORIGIN",
+  "EDITION_DEMO_PAGE",
   "EDITION_LOG_LEVEL",
   "EDITION_ETCD_ENDPOINTS",
   ...CLUSTER_ONLY,
@@ -163,6 +170,10 @@ const KNOWN = new Set([
   "EDITION_REDIS_SENTINEL_NAME",
   "EDITION_REDIS_PASSWORD",
   "EDITION_REDIS_KEY_PREFIX",
+  "EDITION_TLS_CERT",
+  "EDITION_TLS_KEY",
+  "EDITION_WEBPUSH_MAX_MESSAGES",
+  "EDITION_WEBPUSH_MAX_BYTES",
 ]);
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -189,6 +200,15 @@ export function loadConfig(env: Env): Config {
       return def;
     }
     return n;
+  };
+
+  const flag = (name: string, def: boolean): boolean => {
+    const v = env[name];
+    if (v === undefined || v === "") return def;
+    if (v === "1" || v === "true") return true;
+    if (v === "0" || v === "false") return false;
+    problems.push(`${name}: "${v}" is not one of: 1, 0, true, false`);
+    return def;
   };
 
   const role = str("EDITION_ROLE", "node");
@@ -255,9 +275,15 @@ export function loadConfig(env: Env): Config {
     drainDeadlineSeconds: int("EDITION_DRAIN_DEADLINE_SECONDS", 30, 0, 3600),
     drainRate: int("EDITION_DRAIN_RATE", 1000, 1, 1_000_000),
     corsOrigin: env.EDITION_CORS_ORIGIN || undefined,
+    demoPage: flag("EDITION_DEMO_PAGE", false),
     logLevel: logLevel as Config["logLevel"],
     cluster: undefined,
     redis: undefined,
+    tls: undefined,
+    webpushQueue: Object.freeze({
+      maxMessages: int("EDITION_WEBPUSH_MAX_MESSAGES", 100, 1, 100_000),
+      maxBytes: int("EDITION_WEBPUSH_MAX_BYTES", 1024 * 1024, 4096, 1024 * 1024 * 1024),
+    }),
   };
   {
     const idle = config.idleTimeoutSeconds;
@@ -268,6 +294,15 @@ export function loadConfig(env: Env): Config {
       );
     }
     config.limits = Object.freeze({ ...config.limits, frameTimeoutSeconds: frame });
+  }
+  const tlsCert = env.EDITION_TLS_CERT || undefined;
+  const tlsKey = env.EDITION_TLS_KEY || undefined;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    problems.push(
+      `${tlsCert === undefined ? "EDITION_TLS_CERT" : "EDITION_TLS_KEY"}: required when ${tlsCert === undefined ? "EDITION_TLS_KEY" : "EDITION_TLS_CERT"} is set (PEM file paths)`,
+    );
+  } else if (tlsCert !== undefined && tlsKey !== undefined) {
+    config.tls = Object.freeze({ certFile: tlsCert, keyFile: tlsKey });
   }
   const list = (name: string): readonly string[] =>
     Object.freeze(
@@ -303,17 +338,8 @@ export function loadConfig(env: Env): Config {
       if (!/^https?:\/\/[^/\s]+$/.test(e))
         problems.push(`EDITION_ETCD_ENDPOINTS: "${e}" is not http(s)://host:port`);
     }
-    const ws = env.EDITION_ADVERTISE_WS_URL || undefined;
-    if (ws !== undefined && !/^wss?:\/\/[^/\s]+$/.test(ws)) {
-      problems.push(`EDITION_ADVERTISE_WS_URL: "${ws}" must be ws(s)://host[:port] with no path`);
-    }
-    const routerUrl = env.EDITION_ROUTER_URL || undefined;
-    if (
-      routerUrl !== undefined &&
-      !/^[^/\s:]+:[0-9]{1,5}$/.test(routerUrl.replace(/^tcp:\/\//, ""))
-    ) {
-      problems.push(`EDITION_ROUTER_URL: "${routerUrl}" must be host:port`);
-    }
+    const ws = advertiseWsUrl(env.EDITION_ADVERTISE_WS_URL || undefined, problems);
+    const routerUrl = routerAddress(env.EDITION_ROUTER_URL || undefined, problems);
     cluster = {
       nodeId,
       etcdEndpoints,
@@ -321,7 +347,7 @@ export function loadConfig(env: Env): Config {
       leaseTtlSeconds: int("EDITION_LEASE_TTL_SECONDS", 5, 2, 60),
       slots: int("EDITION_SLOTS", 4096, 16, 65536),
       routerPort: int("EDITION_ROUTER_PORT", 8081, 0, 65535),
-      routerUrl: routerUrl?.replace(/^tcp:\/\//, ""),
+      routerUrl,
       advertiseWsUrl: ws,
       clusterSecret: secret,
       redirectThresholdPercent: int("EDITION_REDIRECT_THRESHOLD_PERCENT", 90, 1, 100),
@@ -389,6 +415,37 @@ export function secretBits(secret: string): number {
   let h = 0;
   for (const c of counts.values()) h -= (c / n) * Math.log2(c / n);
   return h * n;
+}
+
+/**
+ * Where redirects send clients: `ws(s)://host[:port]`. A lone trailing `/` is the same URL
+ * (the root path) and is what people write, so it is accepted and dropped; any other path is
+ * refused, because the node would be addressed under a path no proxy is known to strip.
+ */
+function advertiseWsUrl(v: string | undefined, problems: string[]): string | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(wss?:\/\/[^/\s?#]+)\/?$/.exec(v);
+  if (!m)
+    problems.push(`EDITION_ADVERTISE_WS_URL: "${v}" must be ws(s)://host[:port] with no path`);
+  return m?.[1];
+}
+
+/**
+ * The address other nodes dial for this node's router: `host:port`. The router speaks its
+ * own line protocol over TCP, so `tcp://` and a trailing `/` are tolerated but `http://` is
+ * refused: it names a protocol the port does not speak.
+ */
+function routerAddress(v: string | undefined, problems: string[]): string | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(?:tcp:\/\/)?([^/\s:?#]+:[0-9]{1,5})\/?$/.exec(v);
+  if (!m) {
+    const hint =
+      /^[a-z][a-z0-9+.-]*:\/\//i.test(v) && !v.startsWith("tcp://")
+        ? " (the router speaks its own TCP protocol: drop the scheme)"
+        : "";
+    problems.push(`EDITION_ROUTER_URL: "${v}" must be host:port${hint}`);
+  }
+  return m?.[1];
 }
 
 /** `EDITION_TOKEN_KEYS="<id>:<base64 of 32 bytes>,…"`, newest (minting) first. */

@@ -8,15 +8,20 @@
  * - EDITION_REDIS_URL / sentinels: Redis store, else the in-memory store;
  * - EDITION_ROLE=balancer: only redirects first hellos to nodes with room.
  */
+// First, before anything loads uWebSockets.js: refuse an unsupported Node with a clear message.
+import "./node-version.js";
 import { randomFillSync } from "node:crypto";
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { startBalancer } from "./balancer/balancer.js";
 import { type Config, ConfigError, loadConfig, type RedisConfig } from "./config.js";
 import { Connections } from "./delivery/connections.js";
 import { deliverUpdate } from "./delivery/deliver.js";
+import { deleteMessage, deliverPush } from "./delivery/webpush-deliver.js";
+import { WebPushSide } from "./delivery/webpush-side.js";
 import { randomTokenKey, TokenCodec } from "./endpoint/token.js";
+import { WebPushTokens } from "./endpoint/webpush-token.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { Close } from "./protocol/errors.js";
@@ -24,10 +29,15 @@ import { mintUaid } from "./protocol/ids.js";
 import { ClusterRouting } from "./routing/cluster.js";
 import { MemoryPresence } from "./routing/presence-memory.js";
 import { MemoryStore } from "./storage/memory-store.js";
+import type { MessageQueue } from "./storage/message-queue.js";
+import { MemoryMessageQueue } from "./storage/message-queue-memory.js";
+import { RedisMessageQueue } from "./storage/message-queue-redis.js";
 import { RedisStore, type RedisStoreOptions } from "./storage/redis-store.js";
 import type { MessageStore } from "./storage/store.js";
+import { timedQueue } from "./storage/timed-queue.js";
 import { timedStore } from "./storage/timed-store.js";
 import { attachAdmin } from "./transport/admin-http.js";
+import { attachDemoPage, DEMO_PATH } from "./transport/demo-page.js";
 import { attachEndpoint } from "./transport/endpoint-http.js";
 import { IpLimits } from "./transport/ip-limits.js";
 import {
@@ -37,6 +47,7 @@ import {
   type us_listen_socket,
   uWS,
 } from "./transport/uws.js";
+import { attachWebPush } from "./transport/webpush-http.js";
 import { attachWebSocket, type ClientSocket, uwsSocketOps } from "./transport/websocket.js";
 
 export interface RunningNode {
@@ -120,6 +131,24 @@ async function openStore(
   return RedisStore.open(redisOptions(config.redis, log, uaidTtlSeconds));
 }
 
+/** The Web Push queue beside the store: memory (asking the memory store for registrations) or Redis. */
+async function openQueue(
+  config: Config,
+  log: Logger,
+  store: MessageStore,
+): Promise<MessageQueue & { sweep?: (n: number) => number }> {
+  if (store instanceof MemoryStore)
+    return new MemoryMessageQueue((uaid, channel) => store.registration(uaid, channel));
+  return RedisMessageQueue.open(redisOptions(config.redis!, log, config.limits.uaidTtlSeconds));
+}
+
+/** uWS reads the PEM files itself and fails silently on a bad path: check them first. */
+function publicApp(config: Config): ReturnType<typeof uWS.App> {
+  if (config.tls === undefined) return uWS.App();
+  for (const f of [config.tls.certFile, config.tls.keyFile]) readFileSync(f);
+  return uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile });
+}
+
 /**
  * Random bytes for UAIDs from a pool refilled by the CSPRNG 4 KiB at a time: one
  * `randomBytes(16)` per hello costs more than the rest of the UAID decision. Every byte is
@@ -143,8 +172,9 @@ export async function startNode(
   registry: Registry,
   metrics: Metrics,
 ): Promise<RunningNode> {
-  const opened = await openStore(config, log);
-  const store = timedStore(opened, metrics.bound.storeSeconds);
+  const rawStore = await openStore(config, log);
+  const store = timedStore(rawStore, metrics.bound.storeSeconds);
+  const queue = timedQueue(await openQueue(config, log, rawStore), metrics.bound.storeSeconds);
   metrics.maxConnections.set(config.maxConnections);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
   if (config.tokenKeys.length === 0) {
@@ -154,7 +184,11 @@ export async function startNode(
     );
   }
   const tokens = new TokenCodec(keys);
+  const webpushTokens = new WebPushTokens(tokens);
   let endpointPrefix = "";
+  let publicBase = "";
+  /** The origin app servers name as VAPID `aud` (RFC 8292 §2). */
+  let audience = "";
   let draining = false;
 
   // Routing and connections refer to each other (routing hands frames to sockets, the
@@ -200,10 +234,19 @@ export async function startNode(
     mintUaid: () => mintUaid(pooledRandom),
     now: Date.now,
     redirect: cluster ? () => cluster.redirect() : undefined,
+    webpush: new WebPushSide({
+      queue,
+      tokens: webpushTokens,
+      region: config.region,
+      endpointPrefix: () => `${publicBase}/wpush/`,
+      metrics,
+      log,
+      now: Date.now,
+    }),
   });
   const conns = connections;
 
-  const app = uWS.App();
+  const app = publicApp(config);
   const ipLimits = new IpLimits(config.limits);
   attachWebSocket(app, conns, metrics, {
     idleTimeoutSeconds: config.idleTimeoutSeconds,
@@ -232,16 +275,42 @@ export async function startNode(
     nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
     perfNow: () => performance.now(),
   };
+  const webpushDeps = {
+    queue,
+    route: presence,
+    tokens: webpushTokens,
+    metrics,
+    log,
+    region: config.region,
+    bounds: config.webpushQueue,
+    audience: () => audience,
+    messagePrefix: () => `${publicBase}/m/`,
+    now: Date.now,
+    perfNow: () => performance.now(),
+  };
+  attachWebPush(
+    app,
+    {
+      push: (input) => deliverPush(webpushDeps, input),
+      remove: (token, id) => deleteMessage(webpushDeps, token, id),
+    },
+    metrics,
+  );
+  // Before the endpoint's catch-all 404, which would otherwise answer GET /demo.
+  if (config.demoPage) attachDemoPage(app);
   attachEndpoint(app, (input) => deliverUpdate(deliverDeps, input), metrics, {
     corsOrigin: config.corsOrigin,
     retryAfterSeconds: 5,
   });
   const pub = await listen(app, config.host, config.port);
   const localHost = config.host === "0.0.0.0" ? "localhost" : config.host;
-  const publicUrl = config.publicUrl ?? `http://${localHost}:${pub.port}`;
+  const scheme = config.tls === undefined ? "" : "s";
+  const publicUrl = config.publicUrl ?? `http${scheme}://${localHost}:${pub.port}`;
   endpointPrefix = `${publicUrl}/update/`;
+  publicBase = publicUrl;
+  audience = new URL(publicUrl).origin;
   const routerPort = cluster
-    ? (await cluster.start(`ws://${localHost}:${pub.port}`)).routerPort
+    ? (await cluster.start(`ws${scheme}://${localHost}:${pub.port}`)).routerPort
     : undefined;
 
   let admin: { socket: us_listen_socket; port: number } | undefined;
@@ -262,11 +331,12 @@ export async function startNode(
     admin = await listen(adminApp, config.internalHost, config.metricsPort);
   }
 
-  // Expired updates and UAID records; small batches often, so no sweep blocks for long.
-  const records = () => (opened instanceof MemoryStore ? opened.size : 0);
+  // Expired updates, messages and UAID records; small batches often, so no sweep blocks for long.
+  const records = () => (rawStore instanceof MemoryStore ? rawStore.size : 0);
   const sweep = store.sweep
     ? setInterval(() => {
         store.sweep?.(5_000);
+        queue.sweep?.(5_000);
         metrics.storeRecords.set(records());
       }, 1_000)
     : undefined;
@@ -284,8 +354,10 @@ export async function startNode(
       routerPort,
       nodeId: config.cluster?.nodeId,
       publicUrl,
+      demoPage: config.demoPage ? `${publicUrl}${DEMO_PATH}` : undefined,
       region: config.region,
       store: config.redis ? `redis-${config.redis.mode}` : "memory",
+      tls: config.tls !== undefined,
       routing: cluster ? "etcd" : "memory",
     },
     "push node ready",
@@ -331,6 +403,7 @@ export async function startNode(
       await cluster?.close();
       if (admin) closeListener(admin.socket);
       await store.close();
+      await queue.close();
       log.info({ event: "drain_finished", closed, leftAtDeadline: left }, "drained");
       return { closed, leftAtDeadline: left };
     },

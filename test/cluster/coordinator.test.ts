@@ -1,5 +1,5 @@
 /**
- * The region's coordinator dies (ARCHITECTURE.md "Routing": "one coordinator per region,
+ * The region's coordinator dies (docs/architecture.md "Routing": "one coordinator per region,
  * chosen by etcd election"): its election key goes with its lease, another node is
  * elected, and that one rewrites the slot table without the dead node; the survivors stay
  * ready and route to each other.

@@ -1,5 +1,5 @@
 /**
- * A graceful drain under a steady stream of PUTs (ARCHITECTURE.md "Failure and change"):
+ * A graceful drain under a steady stream of PUTs (docs/architecture.md "Failure and change"):
  * SIGTERM on one node of 3 marks it draining, its slots move away, its sockets are closed
  * with 1012 at EDITION_DRAIN_RATE, its clients reconnect elsewhere and are flushed, and it
  * exits 0. Nothing that got a 2xx may be lost.

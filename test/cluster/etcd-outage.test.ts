@@ -1,5 +1,5 @@
 /**
- * etcd, which holds the routing table, stops and comes back (ARCHITECTURE.md "Routing";
+ * etcd, which holds the routing table, stops and comes back (docs/architecture.md "Routing";
  * etcd-registry.ts: "etcd being briefly unavailable never stops service"): the nodes keep
  * routing with the last members and table they saw, even after their leases are gone; when
  * etcd returns they re-register under new leases, the region converges, and a node started

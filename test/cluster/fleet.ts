@@ -9,7 +9,7 @@
  * - Each PUT goes to a random client's endpoint through a random live node; a channel has
  *   at most one PUT in flight and its versions rise strictly, so "the client saw at least
  *   the highest version that got a 2xx" is the whole loss check (a version event
- *   supersedes older ones: PROTOCOL.md, ARCHITECTURE.md "Pending updates").
+ *   supersedes older ones: docs/protocol.md, docs/architecture.md "Pending updates").
  * - Clients retire from the stream at staggered points, so that for some of them the last
  *   update falls while the region is failing over: with traffic going on to the end, a
  *   later delivery would hide a lost update.
@@ -160,7 +160,7 @@ export class Fleet {
   private async reconnect(fc: FleetClient): Promise<void> {
     const drop = fc.drops.at(-1)!;
     const deadline = Date.now() + 30_000;
-    await delay(Math.random() * 250); // clients reconnect jittered (ARCHITECTURE.md "Failure")
+    await delay(Math.random() * 250); // clients reconnect jittered (docs/architecture.md "Failure")
     while (!this.stopped && Date.now() < deadline) {
       const nodes = this.live();
       const node = nodes[Math.floor(Math.random() * nodes.length)]!;

@@ -1,5 +1,5 @@
 /**
- * A node killed with SIGKILL under a steady stream of PUTs (ARCHITECTURE.md "Failure and
+ * A node killed with SIGKILL under a steady stream of PUTs (docs/architecture.md "Failure and
  * change"): its lease expires, its slots move, its clients reconnect elsewhere and are
  * flushed. Nothing that got a 2xx may be lost — not for its clients, and not for clients
  * elsewhere whose slot it owned.

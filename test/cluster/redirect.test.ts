@@ -1,5 +1,5 @@
 /**
- * Balancing (ARCHITECTURE.md "Balancing and redirects"): nodes of 4 connections each and a
+ * Balancing (docs/architecture.md "Balancing and redirects"): nodes of 4 connections each and a
  * 50 % redirect threshold, so a handful of sockets fills the region. A socket that never
  * says hello still counts as a connection, which is how these tests load a node without
  * being redirected themselves. Every decision reads the connection counts the nodes

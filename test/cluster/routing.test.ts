@@ -1,5 +1,5 @@
 /**
- * Routing across a 3-node region (ARCHITECTURE.md "Routing", "The paths"): a PUT may land
+ * Routing across a 3-node region (docs/architecture.md "Routing", "The paths"): a PUT may land
  * on any node, the UAID's slot may be owned by any node, and the socket may be on any
  * node. Each test places the three on purpose (a UAID chosen so that its slot owner is
  * the node we want) and covers every combination, with real sockets and real PUTs.
@@ -35,7 +35,7 @@ afterEach(disconnectAll);
 async function clientOn(holder: PushNode, owner: PushNode) {
   const uaid = uaidOwnedBy(owners, c.idOf(owner), c.env.EDITION_CLUSTER_SECRET!);
   const client = await connect(holder.wsUrl);
-  // A valid, unknown UAID with no channels is kept as sent (PROTOCOL.md "hello").
+  // A valid, unknown UAID with no channels is kept as sent (docs/protocol.md "hello").
   const reply = await client.hello(uaid);
   assert.equal(reply.uaid, uaid);
   const ch = channelID();

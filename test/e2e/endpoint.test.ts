@@ -1,5 +1,5 @@
 /**
- * The app-server endpoint (PROTOCOL.md "App-server endpoint") against a real node, with
+ * The app-server endpoint (docs/protocol.md "App-server endpoint") against a real node, with
  * real HTTP requests and a real WebSocket client on the receiving end: statuses, exact
  * versions, data, tokens, CORS, and store-and-flush for offline clients.
  */

@@ -1,6 +1,6 @@
 /**
  * Random frames over real sockets: near-valid commands with random fields, garbage, huge
- * integers, deep nesting, odd keys. Whatever a socket receives must be a reply PROTOCOL.md
+ * integers, deep nesting, odd keys. Whatever a socket receives must be a reply docs/protocol.md
  * allows (an error reply echoes a frame that was sent, and is followed by a close); the
  * node must stay up and a client connected before the storm must still get updates.
  *

@@ -1,5 +1,5 @@
 /**
- * The WebSocket protocol (PROTOCOL.md) against a real node process, over real sockets:
+ * The WebSocket protocol (docs/protocol.md) against a real node process, over real sockets:
  * subprotocol, pings, malformed frames, error replies, hello UAID rules, register and
  * unregister, frame sizes and the ping-flood limit.
  */
@@ -30,7 +30,7 @@ before(async () => {
 after(() => node?.stop());
 afterEach(disconnectAll);
 
-/** Expects the error reply of PROTOCOL.md (the client's object + status + error), then a close. */
+/** Expects the error reply of docs/protocol.md (the client's object + status + error), then a close. */
 async function expectErrorReply(c: PushClient, sent: object, status: 401 | 503): Promise<void> {
   const reply = await c.next();
   const error = status === 401 ? "Invalid Command" : "Service Unavailable";

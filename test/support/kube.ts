@@ -468,7 +468,7 @@ export function run(
  * Creates (server-side apply) every CRD in `paths` (files or directories) and waits until
  * each is Established, so its resources can be used at once. Uses kubectl because a CRD
  * sent through @kubernetes/client-node's typed models loses `default` and
- * `x-kubernetes-list-*` (TOOLS.md).
+ * `x-kubernetes-list-*` (docs/contributing.md).
  */
 export async function applyCrds(kube: Kube, ...paths: string[]): Promise<string[]> {
   const files = paths.flatMap((p) => ["-f", p]);

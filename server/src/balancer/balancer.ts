@@ -17,6 +17,15 @@ import { attachAdmin } from "../transport/admin-http.js";
 import { closeListener, listen, uWS } from "../transport/uws.js";
 import { chooseRedirect } from "./redirect.js";
 
+const BALANCER_NOT_FOUND = JSON.stringify({
+  code: 404,
+  error: "Not Found",
+  message:
+    "this is an Edition balancer: it only answers WebSocket hellos with a redirect (307) to a push node. " +
+    "App servers PUT to the endpoint URL a client got at register (https://<node>/update/<token>), " +
+    "which is served by every push node, not by the balancer.",
+});
+
 export interface RunningBalancer {
   readonly port: number;
   readonly metricsPort: number | undefined;
@@ -57,6 +66,7 @@ export async function startBalancer(
   regionState.watchFile(10_000);
 
   const limits = { pingMinIntervalMs: config.pingMinIntervalMs, pingBurst: config.pingBurst };
+  const debug = log.isLevelEnabled("debug");
   const app = uWS.App();
   app.ws<Session>("/*", {
     compression: uWS.DISABLED,
@@ -108,6 +118,16 @@ export async function startBalancer(
                   Math.random,
                 );
           metrics.redirects.labels(d.kind === "redirect" ? "redirect" : "full").inc();
+          if (debug)
+            log.debug(
+              {
+                event: "hello",
+                outcome: d.kind,
+                redirect: d.kind === "redirect" ? d.url : undefined,
+                regionState: regionState.phase,
+              },
+              "hello redirected",
+            );
           ws.send(
             d.kind === "redirect"
               ? redirectReply(st.echo ?? "", d.url)
@@ -126,8 +146,12 @@ export async function startBalancer(
       metrics.closed.labels(String(code === Close.normal ? "normal" : "other")).inc();
     },
   });
+  // People and app servers find this address first: say what it is and where to go instead.
   app.any("/*", (res) => {
-    res.writeStatus("404 Not Found").end();
+    res
+      .writeStatus("404 Not Found")
+      .writeHeader("Content-Type", "application/json")
+      .end(BALANCER_NOT_FOUND);
   });
   const pub = await listen(app, config.host, config.port);
   let admin: Awaited<ReturnType<typeof listen>> | undefined;

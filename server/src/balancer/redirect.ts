@@ -1,5 +1,5 @@
 /**
- * Where a first hello should go (ARCHITECTURE.md "Balancing and redirects"): stay when this
+ * Where a first hello should go (docs/architecture.md "Balancing and redirects"): stay when this
  * node is under its threshold; otherwise redirect to a node with room, chosen at random
  * weighted by its free room; 429 when the whole region is full. Pure.
  */

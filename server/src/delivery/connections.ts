@@ -5,7 +5,7 @@
  */
 import type { RedirectDecision } from "../balancer/redirect.js";
 import type { TokenCodec } from "../endpoint/token.js";
-import type { Logger } from "../log.js";
+import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { Close, LimitErrno } from "../protocol/errors.js";
 import { decideUaid } from "../protocol/hello.js";
@@ -18,9 +18,11 @@ import {
   unregisterReply,
 } from "../protocol/replies.js";
 import { helloDone, type Limits, newSession, Phase, type Step, step } from "../protocol/session.js";
+import { webpushHelloReply, webpushNotification } from "../protocol/webpush-session.js";
 import type { Presence } from "../routing/presence.js";
 import type { MessageStore } from "../storage/store.js";
 import { type Conn, SendResult, type SocketOps } from "./socket.js";
+import type { WebPushSide } from "./webpush-side.js";
 
 /** Frames a client may send before its hello reply; past that it is not a client we want. */
 const MAX_QUEUED_FRAMES = 32;
@@ -48,6 +50,8 @@ export interface ConnectionsDeps<S> {
   readonly now: () => number;
   /** Cluster only: whether a first hello stays, is redirected (307) or refused (429). */
   readonly redirect?: () => RedirectDecision;
+  /** Web Push mode (sessions whose hello said `use_webpush`); absent: SimplePush only. */
+  readonly webpush?: WebPushSide;
 }
 
 export class Connections<S> {
@@ -55,8 +59,12 @@ export class Connections<S> {
   private readonly anonymous = new Set<S>();
   private open = 0;
   private lastSince = 0;
+  /** Read once: the debug events below cost nothing at the default level (docs/logging.md). */
+  private readonly debug: boolean;
 
-  constructor(private readonly d: ConnectionsDeps<S>) {}
+  constructor(private readonly d: ConnectionsDeps<S>) {
+    this.debug = d.log.isLevelEnabled("debug");
+  }
 
   /** A fresh per-socket state, to attach as the socket's user data at upgrade. */
   newConn(): Conn {
@@ -68,6 +76,7 @@ export class Connections<S> {
     s.openedAt = this.d.now();
     s.lastFrameAt = s.openedAt;
     s.ip = "";
+    s.backlog = 0;
     return s;
   }
 
@@ -81,6 +90,7 @@ export class Connections<S> {
     this.anonymous.add(socket);
     this.d.metrics.opened.inc();
     this.d.metrics.connections.inc();
+    if (this.debug) this.d.log.debug({ event: "connect", connections: this.open }, "socket opened");
   }
 
   closed(socket: S, code: number): void {
@@ -93,6 +103,17 @@ export class Connections<S> {
     if (c.uaid !== undefined) this.d.presence.release(c.uaid, socket);
     this.d.metrics.connections.dec();
     this.d.metrics.bound.closed(closeReason(code)).inc();
+    if (this.debug)
+      this.d.log.debug(
+        {
+          event: "close",
+          code,
+          reason: closeReason(code),
+          uaid: c.uaid === undefined ? undefined : shortId(c.uaid),
+          connections: this.open,
+        },
+        "socket closed",
+      );
   }
 
   /** The client completed a control frame (ping or pong): it is not stuck mid-frame. */
@@ -186,19 +207,20 @@ export class Connections<S> {
       case "reply":
         ops.send(socket, st.text);
         return;
-      case "close":
-        this.d.metrics.errors
-          .labels(
-            st.text === undefined
-              ? "garbage"
-              : st.code === Close.pingFlood
-                ? "ping_flood"
-                : "invalid_command",
-          )
-          .inc();
+      case "close": {
+        const kind =
+          st.text === undefined
+            ? "garbage"
+            : st.code === Close.pingFlood
+              ? "ping_flood"
+              : "invalid_command";
+        this.d.metrics.errors.labels(kind).inc();
+        if (this.debug)
+          this.d.log.debug({ event: "protocol_error", kind, code: st.code }, "closing a client");
         if (st.text !== undefined) ops.send(socket, st.text);
         ops.close(socket, st.code);
         return;
+      }
       case "hello":
         c.queue = [];
         void this.hello(socket, c, st);
@@ -212,16 +234,39 @@ export class Connections<S> {
       case "ack":
         void this.ack(c, st);
         return;
+      case "webpushAck":
+        void this.webpushAck(socket, c, st.acks.length, st.acks);
+        return;
+      case "nack":
+        // The service worker failed after delivery (the message was acked anyway): worth a
+        // debug line, not a protocol error (nothing was closed).
+        this.d.log.debug(
+          { event: "webpush_nack", code: st.code },
+          "client reported a delivery error",
+        );
+        return;
     }
   }
 
   private async hello(socket: S, c: Conn, st: Extract<Step, { do: "hello" }>): Promise<void> {
     const { store, metrics, ops } = this.d;
-    const where = this.d.redirect?.();
+    const decided = this.d.redirect?.();
+    // Firefox does not follow a hello redirect (it reads it as a hello without a UAID and
+    // reconnects here forever): a Web Push client stays; capacity is still capped at upgrade.
+    const where = c.webpush && decided?.kind === "redirect" ? undefined : decided;
     if (where !== undefined && where.kind !== "stay") {
       c.phase = Phase.Closed;
       c.queue = undefined;
       metrics.redirects.labels(where.kind === "redirect" ? "redirect" : "full").inc();
+      if (this.debug)
+        this.d.log.debug(
+          {
+            event: "hello",
+            outcome: where.kind,
+            redirect: where.kind === "redirect" ? where.url : undefined,
+          },
+          "hello sent elsewhere",
+        );
       ops.send(
         socket,
         where.kind === "redirect"
@@ -235,10 +280,14 @@ export class Connections<S> {
     try {
       const known = st.requested !== undefined && (await store.hasUser(st.requested));
       decision = decideUaid(st, known, this.d.limits.maxChannels, this.d.mintUaid);
-      if (decision.drop !== undefined) await store.dropUser(decision.drop);
+      if (decision.drop !== undefined) {
+        await store.dropUser(decision.drop);
+        await this.d.webpush?.queue.dropUser(decision.drop);
+      }
       if (decision.fresh) await store.addUser(decision.uaid);
     } catch (err) {
       metrics.hellos.labels("store_error").inc();
+      if (this.debug) this.d.log.debug({ event: "hello", outcome: "store_error" }, "hello failed");
       metrics.storeErrors.labels("hello").inc();
       this.d.log.warn({ event: "store_error", op: "hello", err: String(err) }, "hello failed");
       if (c.phase !== Phase.Closed) {
@@ -257,8 +306,19 @@ export class Connections<S> {
     this.anonymous.delete(socket);
     const replaced = this.d.presence.claim(decision.uaid, socket);
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
-    ops.send(socket, helloReply(decision.echo));
+    ops.send(socket, c.webpush ? webpushHelloReply(decision.echo) : helloReply(decision.echo));
     metrics.bound.hello(decision.uaid === st.requested ? "kept" : "minted").inc();
+    if (this.debug)
+      this.d.log.debug(
+        {
+          event: "hello",
+          outcome: decision.uaid === st.requested ? "kept" : "minted",
+          uaid: shortId(decision.uaid),
+          channels: st.channelCount,
+          replaced: replaced !== undefined,
+        },
+        "hello",
+      );
 
     // Flush after presence is claimed: an update stored before the claim is in this read,
     // one stored after it is delivered directly. In a cluster, a PUT that reaches the slot
@@ -276,6 +336,10 @@ export class Connections<S> {
   async flush(socket: S): Promise<void> {
     const c = this.d.ops.conn(socket);
     if (c.uaid === undefined) return;
+    if (c.webpush && this.d.webpush !== undefined) {
+      await this.flushWebPush(socket, c, this.d.webpush);
+      return;
+    }
     try {
       const pending = await this.d.store.pending(c.uaid);
       if (pending.length === 0 || isClosed(c)) return;
@@ -289,6 +353,53 @@ export class Connections<S> {
       this.d.metrics.storeErrors.labels("pending").inc();
       this.d.log.warn({ event: "store_error", op: "pending", err: String(err) }, "flush failed");
     }
+  }
+
+  /**
+   * Web Push: the queued messages of the UAID, one notification frame each, oldest first.
+   * Stops at the first frame that builds backpressure (sending on would overflow the socket
+   * buffer and close a client that is merely behind); the rest follows once the client has
+   * acked what it got (`webpushAck`).
+   */
+  private async flushWebPush(socket: S, c: Conn, wp: WebPushSide): Promise<void> {
+    try {
+      const messages = await wp.queue.pending(c.uaid!);
+      let sent = 0;
+      for (const m of messages) {
+        if (isClosed(c)) return;
+        const r = this.d.ops.send(socket, webpushNotification(wp.notification(m)));
+        if (r === SendResult.dropped) {
+          this.slowConsumer(socket);
+          return;
+        }
+        if (r === SendResult.closed) return;
+        sent++;
+        this.d.metrics.notifications.flushed.inc();
+        if (r === SendResult.buffered && sent < messages.length) {
+          c.backlog = sent;
+          return;
+        }
+      }
+      c.backlog = 0;
+    } catch (err) {
+      this.d.metrics.storeErrors.labels("webpush_pending").inc();
+      this.d.log.warn(
+        { event: "store_error", op: "webpush_pending", err: String(err) },
+        "flush failed",
+      );
+    }
+  }
+
+  private async webpushAck(
+    socket: S,
+    c: Conn,
+    count: number,
+    acks: Parameters<WebPushSide["ack"]>[1],
+  ): Promise<void> {
+    await this.d.webpush?.ack(c.uaid!, acks);
+    if (c.backlog === 0 || isClosed(c)) return;
+    c.backlog = Math.max(0, c.backlog - count);
+    if (c.backlog === 0) await this.flush(socket);
   }
 
   /** Hands a routed notification frame to a local socket; true when it took it. */
@@ -342,11 +453,14 @@ export class Connections<S> {
       return;
     }
     this.d.metrics.bound.registration("register:ok").inc();
-    const token = this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
-    this.d.ops.send(
-      socket,
-      registerReply(c.echo ?? uaid, st.channelID, this.d.endpointPrefix() + token),
-    );
+    if (this.debug)
+      this.d.log.debug({ event: "register", outcome: "ok", uaid: shortId(uaid) }, "registered");
+    const endpoint =
+      c.webpush && this.d.webpush !== undefined
+        ? this.d.webpush.endpoint(uaid, st.channelID, st.key)
+        : this.d.endpointPrefix() +
+          this.d.tokens.encode({ region: this.d.region, uaid, channelID: st.channelID });
+    this.d.ops.send(socket, registerReply(c.echo ?? uaid, st.channelID, endpoint));
   }
 
   private async unregister(
@@ -357,12 +471,18 @@ export class Connections<S> {
     if (st.channel !== undefined) {
       try {
         await this.d.store.unregister(c.uaid!, st.channel);
+        if (c.webpush) await this.d.webpush?.queue.dropChannel(c.uaid!, st.channel);
       } catch (err) {
         this.storageFailure(socket, c, st.raw, "unregister", err);
         return;
       }
     }
     this.d.metrics.bound.registration("unregister:ok").inc();
+    if (this.debug)
+      this.d.log.debug(
+        { event: "unregister", outcome: "ok", uaid: shortId(c.uaid!) },
+        "unregistered",
+      );
     this.d.ops.send(socket, unregisterReply(st.channelID));
   }
 
@@ -381,6 +501,11 @@ export class Connections<S> {
     this.d.metrics.registrations.labels(op, "store_error").inc();
     this.d.metrics.storeErrors.labels(op).inc();
     this.d.log.warn({ event: "store_error", op, err: String(err) }, `${op} failed`);
+    if (this.debug)
+      this.d.log.debug(
+        { event: op, outcome: "store_error", uaid: shortId(c.uaid!) },
+        `${op} failed`,
+      );
     if (c.phase === Phase.Closed) return;
     c.phase = Phase.Closed;
     this.d.ops.send(socket, errorReply(raw, "storage"));

@@ -7,7 +7,7 @@
  */
 import type { TokenCodec } from "../endpoint/token.js";
 import { parseUpdateRequest } from "../endpoint/update-request.js";
-import type { Logger } from "../log.js";
+import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { notification } from "../protocol/replies.js";
 import type { Route } from "../routing/route.js";
@@ -49,6 +49,30 @@ const NOT_FOUND: UpdateResult = { status: 404, reason: "no such endpoint" };
 const SHED: UpdateResult = { status: 503, reason: "overloaded, retry later" };
 
 export async function deliverUpdate(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult> {
+  if (!d.log.isLevelEnabled("debug")) return deliver(d, input);
+  const target = d.tokens.decode(input.token);
+  const r = await deliver(d, input);
+  // Never the token, the version or the data: the UAID's first digits and the data's size.
+  d.log.debug(
+    {
+      event: "put",
+      status: r.status,
+      reason: r.reason,
+      uaid: target === undefined ? undefined : shortId(target.uaid),
+      dataLength: input.body.length > 0 ? dataLength(input.body) : undefined,
+    },
+    "update",
+  );
+  return r;
+}
+
+/** The length of the form-encoded `data` field as received, without keeping its content. */
+function dataLength(body: string): number | undefined {
+  const m = /(?:^|&)data=([^&]*)/.exec(body);
+  return m === null ? undefined : m[1]!.length;
+}
+
+async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult> {
   const target = d.tokens.decode(input.token);
   if (target === undefined || target.region !== d.region) return NOT_FOUND;
   const req = parseUpdateRequest(input.contentType, input.body, input.query, d.nowSeconds);

@@ -20,6 +20,11 @@ export interface Conn extends Session {
   lastFrameAt: number;
   /** Source address key for per-IP limits (transport/ip-limits.ts); "" when not tracked. */
   ip: string;
+  /**
+   * Web Push: messages of a flush cut short by backpressure still awaiting their acks; at 0
+   * the next batch is flushed (0 also when nothing is held back).
+   */
+  backlog: number;
 }
 
 export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;

@@ -71,6 +71,24 @@ export class TokenCodec {
     const region = Buffer.from(t.region, "utf8");
     const channelID = Buffer.from(t.channelID, "latin1");
     const plain = Buffer.concat([Buffer.of(region.length), region, uuidBytes(t.uaid), channelID]);
+    return this.seal(plain, undefined);
+  }
+
+  /**
+   * Seals `plain` into a token of another `kind` (1–255): Web Push endpoints and message
+   * URLs (`webpush-token.ts`). The kind is authenticated (associated data), so a token of
+   * one kind never opens as another, nor as a SimplePush endpoint.
+   */
+  sealKind(plain: Buffer, kind: number): string {
+    return this.seal(plain, kind);
+  }
+
+  /** Inverse of `sealKind`; `undefined` when the token does not authenticate as `kind`. */
+  openKind(token: string, kind: number): Buffer | undefined {
+    return this.open(token, kind, 1);
+  }
+
+  private seal(plain: Buffer, kind: number | undefined): string {
     const head = Buffer.allocUnsafe(1 + NONCE);
     head[0] = this.minting.id;
     if (this.noncesAt + NONCE > NONCE_POOL) {
@@ -80,9 +98,28 @@ export class TokenCodec {
     this.nonces.copy(head, 1, this.noncesAt, this.noncesAt + NONCE);
     this.noncesAt += NONCE;
     const cipher = createCipheriv("aes-256-gcm", this.mintKey, head.subarray(1));
-    cipher.setAAD(head.subarray(0, 1));
+    cipher.setAAD(kind === undefined ? head.subarray(0, 1) : Buffer.of(head[0]!, kind));
     const body = Buffer.concat([head, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
     return body.toString("base64url");
+  }
+
+  private open(token: string, kind: number | undefined, minPlain: number): Buffer | undefined {
+    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
+    const raw = Buffer.from(token, "base64url");
+    // base64url decoding silently skips foreign characters; a re-encode must round-trip.
+    if (raw.length < 1 + NONCE + minPlain + TAG || raw.toString("base64url") !== token) {
+      return undefined;
+    }
+    const key = this.byId.get(raw[0]!);
+    if (key === undefined) return undefined;
+    try {
+      const d = createDecipheriv("aes-256-gcm", key, raw.subarray(1, 1 + NONCE));
+      d.setAAD(kind === undefined ? raw.subarray(0, 1) : Buffer.of(raw[0]!, kind));
+      d.setAuthTag(raw.subarray(raw.length - TAG));
+      return Buffer.concat([d.update(raw.subarray(1 + NONCE, raw.length - TAG)), d.final()]);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The target of `token`, or `undefined` when it does not decode or authenticate. */
@@ -95,23 +132,8 @@ export class TokenCodec {
   }
 
   private decodeUncached(token: string): EndpointTarget | undefined {
-    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
-    const raw = Buffer.from(token, "base64url");
-    // base64url decoding silently skips foreign characters; a re-encode must round-trip.
-    if (raw.length < 1 + NONCE + 1 + 16 + 32 + TAG || raw.toString("base64url") !== token) {
-      return undefined;
-    }
-    const key = this.byId.get(raw[0]!);
-    if (key === undefined) return undefined;
-    let plain: Buffer;
-    try {
-      const d = createDecipheriv("aes-256-gcm", key, raw.subarray(1, 1 + NONCE));
-      d.setAAD(raw.subarray(0, 1));
-      d.setAuthTag(raw.subarray(raw.length - TAG));
-      plain = Buffer.concat([d.update(raw.subarray(1 + NONCE, raw.length - TAG)), d.final()]);
-    } catch {
-      return undefined;
-    }
+    const plain = this.open(token, undefined, 1 + 16 + 32);
+    if (plain === undefined) return undefined;
     const regionLen = plain[0]!;
     if (plain.length < 1 + regionLen + 16 + 32) return undefined;
     const region = plain.toString("utf8", 1, 1 + regionLen);

@@ -1,5 +1,5 @@
 /**
- * The body and query of `PUT /update/<token>` (PROTOCOL.md "App-server endpoint"), parsed
+ * The body and query of `PUT /update/<token>` (docs/protocol.md "App-server endpoint"), parsed
  * without any transport: the HTTP shell hands over the copied bytes.
  */
 import { parseVersion } from "../protocol/version.js";

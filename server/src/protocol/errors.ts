@@ -25,15 +25,15 @@ export const Close = {
 } as const;
 
 /**
- * `errno` added to an error reply that a configured limit caused (PROTOCOL.md allows a
- * numeric errno), so a client or an operator can tell it from a malformed command.
+ * `errno` added to an error reply that a configured limit caused (docs/protocol.md allows
+ * a numeric errno), so a client or an operator can tell it from a malformed command.
  */
 export const LimitErrno = {
   /** register: the UAID has `EDITION_MAX_CHANNELS` channels already. */
   tooManyChannels: 104,
 } as const;
 
-/** Error reply statuses and their fixed `error` strings (PROTOCOL.md "Error reply"). */
+/** Error reply statuses and their fixed `error` strings (docs/protocol.md "Error reply"). */
 export const ReplyError = {
   invalidCommand: { status: 401, error: "Invalid Command" },
   storage: { status: 500, error: "Internal Server Error" },

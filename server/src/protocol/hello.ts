@@ -1,5 +1,5 @@
 /**
- * The UAID rules of hello (PROTOCOL.md "hello"), as a pure decision over what the store
+ * The UAID rules of hello (docs/protocol.md "hello"), as a pure decision over what the store
  * knows about the requested UAID.
  */
 

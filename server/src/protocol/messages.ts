@@ -7,10 +7,19 @@ import { type JsonLimits, parseJson } from "./json.js";
 
 export type ClientMessage =
   | { readonly messageType: "purge" }
-  | { readonly messageType: "hello"; readonly uaid: unknown; readonly channelIDs: unknown }
-  | { readonly messageType: "register"; readonly channelID: unknown }
+  | {
+      readonly messageType: "hello";
+      readonly uaid: unknown;
+      readonly channelIDs: unknown;
+      /** Web Push clients (Firefox) send `true`; anything else is a SimplePush hello. */
+      readonly useWebpush: unknown;
+    }
+  | { readonly messageType: "register"; readonly channelID: unknown; readonly key: unknown }
   | { readonly messageType: "unregister"; readonly channelID: unknown }
   | { readonly messageType: "ack"; readonly updates: unknown }
+  /** Web Push only (webpush-session.ts); a SimplePush session treats them as invalid. */
+  | { readonly messageType: "nack"; readonly version: unknown; readonly code: unknown }
+  | { readonly messageType: "broadcast_subscribe" }
   /** Anything else: unknown or non-string type. */
   | { readonly messageType: "invalid" };
 
@@ -39,6 +48,10 @@ export function decodeFrame(text: string, limits?: JsonLimits): Frame {
   let channelIDs: unknown;
   let channelID: unknown;
   let updates: unknown;
+  let useWebpush: unknown;
+  let serverKey: unknown;
+  let version: unknown;
+  let code: unknown;
   let keys = 0;
   for (const key in obj) {
     keys++;
@@ -58,6 +71,18 @@ export function decodeFrame(text: string, limits?: JsonLimits): Frame {
       case "updates":
         updates = obj[key];
         break;
+      case "use_webpush":
+        useWebpush = obj[key];
+        break;
+      case "key":
+        serverKey = obj[key];
+        break;
+      case "version":
+        version = obj[key];
+        break;
+      case "code":
+        code = obj[key];
+        break;
     }
   }
   if (keys === 0) return { kind: "ping", raw: "{}" };
@@ -66,13 +91,25 @@ export function decodeFrame(text: string, limits?: JsonLimits): Frame {
     case "ping":
       return { kind: "ping", raw };
     case "hello":
-      return { kind: "message", raw, message: { messageType: "hello", uaid, channelIDs } };
+      return {
+        kind: "message",
+        raw,
+        message: { messageType: "hello", uaid, channelIDs, useWebpush },
+      };
     case "register":
-      return { kind: "message", raw, message: { messageType: "register", channelID } };
+      return {
+        kind: "message",
+        raw,
+        message: { messageType: "register", channelID, key: serverKey },
+      };
     case "unregister":
       return { kind: "message", raw, message: { messageType: "unregister", channelID } };
     case "ack":
       return { kind: "message", raw, message: { messageType: "ack", updates } };
+    case "nack":
+      return { kind: "message", raw, message: { messageType: "nack", version, code } };
+    case "broadcast_subscribe":
+      return { kind: "message", raw, message: { messageType: "broadcast_subscribe" } };
     case "purge":
       return { kind: "message", raw, message: { messageType: "purge" } };
     default:

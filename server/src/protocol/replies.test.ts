@@ -17,7 +17,7 @@ const UAID = "9f8e7d6c5b4a49382716a5b4c3d2e1f0";
 const CHID = "0f1e2d3c-4b5a-4697-8877-665544332211";
 
 describe("errorReply", () => {
-  it("echoes the client's object and adds status and error (the PROTOCOL.md example)", () => {
+  it("echoes the client's object and adds status and error (the docs/protocol.md example)", () => {
     const raw = `{"messageType":"foo","uaid":"${UAID}","channelIDs":[]}`;
     assert.equal(
       errorReply(raw, "invalidCommand"),

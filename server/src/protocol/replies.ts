@@ -6,7 +6,7 @@
 import { ReplyError, type ReplyErrorKind } from "./errors.js";
 
 /**
- * Echoes the client's own object with `status` and `error` added (PROTOCOL.md "Error
+ * Echoes the client's own object with `status` and `error` added (docs/protocol.md "Error
  * reply"). Works on the raw text so that the echo is exact, big integers included.
  */
 export function errorReply(raw: string, kind: ReplyErrorKind, errno?: number): string {

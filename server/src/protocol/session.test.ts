@@ -150,7 +150,7 @@ describe("garbage frames: close, no reply", () => {
 });
 
 describe("unknown or invalid messageType: error reply echoing the object, then close", () => {
-  it("echoes the PROTOCOL.md example exactly", () => {
+  it("echoes the docs/protocol.md example exactly", () => {
     const raw = `{"messageType":"foo","uaid":"${UAID}","channelIDs":[]}`;
     assert.deepEqual(step(fresh(), raw, 0, LIMITS), {
       do: "close",

@@ -13,6 +13,7 @@ import { type ControlLimits, takeControlToken } from "./limits.js";
 import { decodeFrame } from "./messages.js";
 import { errorReply, helloReply, PING_REPLY } from "./replies.js";
 import { versionFromJson } from "./version.js";
+import { type WebPushStep, webpushHelloReply, webpushStep } from "./webpush-session.js";
 
 export const Phase = {
   /** Connected, no successful hello yet. */
@@ -34,13 +35,21 @@ export interface Session {
   phase: Phase;
   /** Normalised UAID once hello succeeded. */
   uaid: string | undefined;
+  /** The hello said `use_webpush: true`: Web Push mode (webpush-session.ts). */
+  webpush: boolean;
   /** Ping token bucket: tokens left and when they were last counted (ms). */
   pingTokens: number;
   pingAt: number;
 }
 
 export function newSession(now: number, pingBurst: number): Session {
-  return { phase: Phase.New, uaid: undefined, pingTokens: pingBurst, pingAt: now };
+  return {
+    phase: Phase.New,
+    uaid: undefined,
+    webpush: false,
+    pingTokens: pingBurst,
+    pingAt: now,
+  };
 }
 
 /** Ping, purge and repeated hellos share one bucket (`limits.ts`); JSON bounds (`json.ts`). */
@@ -78,6 +87,8 @@ export type Step =
       readonly channelID: string;
       readonly channel: string;
       readonly raw: string;
+      /** Web Push only: the application server key (base64url, unpadded), when given. */
+      readonly key?: string;
     }
   | {
       readonly do: "unregister";
@@ -86,7 +97,8 @@ export type Step =
       readonly channel: string | undefined;
       readonly raw: string;
     }
-  | { readonly do: "ack"; readonly updates: readonly AckedUpdate[] };
+  | { readonly do: "ack"; readonly updates: readonly AckedUpdate[] }
+  | WebPushStep;
 
 const NONE: Step = { do: "none" };
 const GARBAGE: Step = { do: "close", text: undefined, code: Close.unsupported };
@@ -113,9 +125,15 @@ export function step(s: Session, text: string, now: number, limits: Limits): Ste
       const flood = control(s, raw, now, limits);
       if (flood !== undefined) return flood;
     }
-    return hello(s, m.uaid, m.channelIDs, raw);
+    return hello(s, m.uaid, m.channelIDs, raw, m.useWebpush === true);
   }
-  if (s.phase !== Phase.Ready || m.messageType === "invalid") {
+  if (s.webpush && s.phase === Phase.Ready) return webpushStep(s, m, raw);
+  if (
+    s.phase !== Phase.Ready ||
+    m.messageType === "invalid" ||
+    m.messageType === "nack" ||
+    m.messageType === "broadcast_subscribe"
+  ) {
     s.phase = Phase.Closed;
     return fail(raw, "invalidCommand");
   }
@@ -145,8 +163,15 @@ export function step(s: Session, text: string, now: number, limits: Limits): Ste
   }
 }
 
-function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Step {
-  if (!Array.isArray(channelIDs)) {
+function hello(
+  s: Session,
+  uaid: unknown,
+  channelIDs: unknown,
+  raw: string,
+  webpush: boolean,
+): Step {
+  // Web Push clients keep their subscriptions on the server and send no channelIDs.
+  if (!Array.isArray(channelIDs) && !(webpush && channelIDs === undefined)) {
     s.phase = Phase.Closed;
     return fail(raw, "invalidCommand");
   }
@@ -161,8 +186,9 @@ function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Ste
   }
   if (s.phase === Phase.Ready) {
     // A second hello on the same socket: same or empty UAID → 200 again; another → 503.
-    if (requested === undefined) return { do: "reply", text: helloReply(s.uaid!) };
-    if (requested === s.uaid) return { do: "reply", text: helloReply(uaid as string) };
+    const reply = s.webpush ? webpushHelloReply : helloReply;
+    if (requested === undefined) return { do: "reply", text: reply(s.uaid!) };
+    if (requested === s.uaid) return { do: "reply", text: reply(uaid as string) };
     s.phase = Phase.Closed;
     return fail(raw, "unavailable");
   }
@@ -173,11 +199,19 @@ function hello(s: Session, uaid: unknown, channelIDs: unknown, raw: string): Ste
     return fail(raw, "invalidCommand");
   }
   s.phase = Phase.Hello;
+  s.webpush = webpush;
   return {
     do: "hello",
     requested,
     echo: requested === undefined ? undefined : (uaid as string),
-    channelCount: channelIDs.length,
+    // Firefox sends its UAID only when it holds subscriptions (and no channelIDs): count
+    // that as "has channels", so an unknown UAID is replaced and Firefox, seeing a new one,
+    // drops its dead subscriptions (pushsubscriptionchange) instead of keeping 410 endpoints.
+    channelCount: Array.isArray(channelIDs)
+      ? channelIDs.length
+      : webpush && requested !== undefined
+        ? 1
+        : 0,
     raw,
   };
 }

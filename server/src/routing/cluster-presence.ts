@@ -12,7 +12,7 @@
  * An announcement that cannot reach its owner (dead or unreachable) leaves the UAID
  * "unconfirmed": it is retried when the slot table changes or on the retry timer, and once
  * confirmed the holder flushes that UAID's pending updates, because PUTs in between were
- * answered 202 and stored (ARCHITECTURE.md: "delivered at next hello or when presence
+ * answered 202 and stored (docs/architecture.md: "delivered at next hello or when presence
  * reappears").
  */
 import type { Presence } from "./presence.js";

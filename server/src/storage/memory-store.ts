@@ -191,6 +191,17 @@ export class MemoryStore implements MessageStore {
     return removed;
   }
 
+  /** Registered (`stored`), UAID known but channel not (`unregistered`), or UAID unknown (`gone`). */
+  registration(uaid: string, channel: string): "stored" | "unregistered" | "gone" {
+    const c = this.users.get(uaid);
+    if (c === undefined) return "gone";
+    if (this.seen.get(uaid)! <= this.now()) {
+      this.drop(uaid);
+      return "gone";
+    }
+    return c === channel || (typeof c === "object" && c.has(channel)) ? "stored" : "unregistered";
+  }
+
   async healthy(): Promise<boolean> {
     return true;
   }

@@ -1,5 +1,5 @@
 /**
- * The contract every `MessageStore` adapter passes (STYLE.md: one suite, every adapter).
+ * The contract every `MessageStore` adapter passes (docs/contributing.md: one suite, every adapter).
  * Each test builds a fresh store with `make()` and uses fresh random UAIDs, so adapters
  * that share a backend between tests (one Redis) still see independent data.
  *

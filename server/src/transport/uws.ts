@@ -6,12 +6,14 @@
 
 import uWS from "uWebSockets.js";
 import { createServer } from "node:net";
+import { SUPPORTED_NODE } from "../node-version.js";
 
 export function assertNativeUws(): void {
   if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== "function") {
     throw new Error(
       "uWebSockets.js native binary did not load (the fallback implementation is too slow to serve); " +
-        `check that this platform (${process.platform}-${process.arch}, ABI ${process.versions.modules}) has a binary`,
+        `this platform (${process.platform}-${process.arch}, Node ${process.versions.node}, ABI ${process.versions.modules}) has none; ` +
+        `the push node needs ${SUPPORTED_NODE} on Linux x64/arm64, macOS or Windows (docs/node-versions.md)`,
     );
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * A `MessageQueue` that times every operation into `edition_store_operation_seconds`, like
+ * `timed-store.ts` for the MessageStore (operation labels prefixed `webpush_`). Errors are
+ * counted where they are handled.
+ */
+import type { MessageQueue } from "./message-queue.js";
+
+type Sweeping = MessageQueue & { sweep?: (budget: number) => number };
+
+export function timedQueue(
+  queue: Sweeping,
+  seconds: (operation: string) => { observe(v: number): void },
+): Sweeping {
+  const time = <T>(operation: string, run: () => Promise<T>): Promise<T> => {
+    const child = seconds(operation);
+    const t0 = performance.now();
+    return run().then(
+      (v) => {
+        child.observe((performance.now() - t0) / 1000);
+        return v;
+      },
+      (err: unknown) => {
+        child.observe((performance.now() - t0) / 1000);
+        throw err;
+      },
+    );
+  };
+  const timed: Sweeping = {
+    save: (uaid, m, bounds) => time("webpush_save", () => queue.save(uaid, m, bounds)),
+    check: (uaid, channel) => time("webpush_check", () => queue.check(uaid, channel)),
+    pending: (uaid) => time("webpush_pending", () => queue.pending(uaid)),
+    ack: (uaid, ids) => time("webpush_ack", () => queue.ack(uaid, ids)),
+    remove: (uaid, id) => time("webpush_remove", () => queue.remove(uaid, id)),
+    dropChannel: (uaid, channel) =>
+      time("webpush_drop_channel", () => queue.dropChannel(uaid, channel)),
+    dropUser: (uaid) => time("webpush_drop_user", () => queue.dropUser(uaid)),
+    close: () => queue.close(),
+  };
+  if (queue.sweep !== undefined) timed.sweep = (budget) => queue.sweep!(budget);
+  return timed;
+}

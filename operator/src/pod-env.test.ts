@@ -48,8 +48,9 @@ function kubeletEnv(container: { env: EnvVar[] }, podName: string): Record<strin
     let v: string;
     if (e.value !== undefined) v = expand(e.value, vars);
     else if (e.valueFrom?.fieldRef) {
-      assert.equal(e.valueFrom.fieldRef.fieldPath, "metadata.name", `${e.name}: field`);
-      v = podName;
+      const field = e.valueFrom.fieldRef.fieldPath;
+      assert.ok(field === "metadata.name" || field === "status.podIP", `${e.name}: field ${field}`);
+      v = field === "metadata.name" ? podName : "10.244.0.7";
     } else if (e.valueFrom?.secretKeyRef) {
       const s = secretValues[e.valueFrom.secretKeyRef.key];
       assert.ok(

@@ -51,7 +51,7 @@ export interface Config {
 
 /** Bounds against bad input and abuse; each has a safe default (docs/limits.md). */
 export interface LimitsConfig {
-  /** Text frames larger than this are refused with close 1009 (PROTOCOL.md: at least 256 KiB; default 512 KiB). */
+  /** Text frames larger than this are refused with close 1009 (docs/protocol.md: at least 256 KiB; default 512 KiB). */
   readonly maxFrameBytes: number;
   /** Integer literals longer than this many characters make a frame invalid (close 1003). */
   readonly maxJsonDigits: number;

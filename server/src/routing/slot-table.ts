@@ -10,7 +10,7 @@ export const DEFAULT_SLOTS = 4096;
 /**
  * The slot of a UAID: a keyed hash (HMAC-SHA-256 under a key derived from the cluster
  * secret), so clients cannot choose their slot. A hello may keep a client-supplied UAID
- * (PROTOCOL.md), and the slot used to be its first 8 hex digits: anyone could pile UAIDs
+ * (docs/protocol.md), and the slot used to be its first 8 hex digits: anyone could pile UAIDs
  * onto one slot, hence one owner node. Every node of a region shares the secret, so every
  * node computes the same slot. `key` is the cluster secret.
  */

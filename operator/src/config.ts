@@ -5,8 +5,8 @@
  */
 
 export interface OperatorConfig {
-  /** Undefined: all namespaces. */
-  readonly watchNamespace: string | undefined;
+  /** Namespaces whose PushClusters are reconciled; empty: all namespaces. */
+  readonly watchNamespaces: readonly string[];
   readonly leaderElection: boolean;
   readonly leaseName: string;
   readonly leaseNamespace: string;
@@ -44,7 +44,7 @@ export function loadOperatorConfig(env: Env): OperatorConfig {
   };
   const podNamespace = env.POD_NAMESPACE || "default";
   const config: OperatorConfig = {
-    watchNamespace: env.EDITION_OPERATOR_WATCH_NAMESPACE || undefined,
+    watchNamespaces: namespaces(env.EDITION_OPERATOR_WATCH_NAMESPACE, problems),
     leaderElection: bool("EDITION_OPERATOR_LEADER_ELECTION", true),
     leaseName: env.EDITION_OPERATOR_LEASE_NAME || "edition-operator",
     leaseNamespace: podNamespace,
@@ -59,4 +59,20 @@ export function loadOperatorConfig(env: Env): OperatorConfig {
   if (problems.length > 0)
     throw new Error(`invalid operator configuration:\n  - ${problems.join("\n  - ")}`);
   return Object.freeze(config);
+}
+
+/** `EDITION_OPERATOR_WATCH_NAMESPACE`: "" (all), one namespace, or a comma-separated list. */
+function namespaces(v: string | undefined, problems: string[]): readonly string[] {
+  const list = [
+    ...new Set(
+      (v ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
+  for (const ns of list)
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(ns))
+      problems.push(`EDITION_OPERATOR_WATCH_NAMESPACE: "${ns}" is not a namespace name`);
+  return Object.freeze(list);
 }

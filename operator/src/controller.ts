@@ -17,7 +17,8 @@ export interface ControllerOptions {
   readonly log: Logger;
   readonly reconcileDeps: ReconcileDeps;
   readonly metrics?: Metrics;
-  readonly namespace?: string;
+  /** Empty or absent: all namespaces. */
+  readonly namespaces?: readonly string[];
   readonly workers?: number;
 }
 
@@ -36,7 +37,7 @@ export class Controller {
       kc: this.o.kc,
       kube: this.o.kube,
       log: this.o.log,
-      ...(this.o.namespace ? { namespace: this.o.namespace } : {}),
+      namespaces: this.o.namespaces ?? [],
       enqueue: (k) => this.queue.add(k),
       ...(this.o.metrics ? { restarted: this.o.metrics.informerRestarted } : {}),
     });

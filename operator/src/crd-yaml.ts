@@ -1,7 +1,7 @@
 /** Renders the PushCluster CRD to the YAML file shipped in the chart's crds/ folder. */
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { pushClusterCrd } from "./crd.js";
+import { pushClusterCrd } from "./crd-object.js";
 
 export const CRD_PATH = fileURLToPath(
   new URL("../../charts/edition/crds/pushclusters.edition.dev.yaml", import.meta.url),

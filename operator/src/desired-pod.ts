@@ -52,6 +52,8 @@ function commonEnv(t: TemplateInput, role: "node" | "balancer"): Env[] {
     { name: "EDITION_LOG_LEVEL", value: spec.logLevel },
   ];
   if (r.publicUrl) env.push({ name: "EDITION_PUBLIC_URL", value: r.publicUrl });
+  if (spec.idleTimeoutSeconds !== undefined)
+    env.push({ name: "EDITION_IDLE_TIMEOUT_SECONDS", value: String(spec.idleTimeoutSeconds) });
   return env;
 }
 
@@ -63,14 +65,15 @@ function nodeEnv(t: TemplateInput): Env[] {
   if (pw) env.push(secretEnv("REDIS_PASSWORD", pw));
   env.push(...commonEnv(t, "node"));
   const wsUrl = (
-    r.nodeServices.urlTemplate ?? `ws://{node}.${namespace}.svc:${PORTS.ws}`
+    r.nodeServices.urlTemplate ?? `ws://{node}.${namespace}.svc:${r.nodeServices.port}`
   ).replaceAll("{node}", "$(EDITION_NODE_ID)");
   env.push(
     { name: "EDITION_ROUTER_PORT", value: String(PORTS.router) },
     { name: "EDITION_ADVERTISE_WS_URL", value: wsUrl },
     {
+      // host:port, no scheme: the router speaks its own TCP protocol (server/src/config.ts).
       name: "EDITION_ROUTER_URL",
-      value: `http://$(EDITION_NODE_ID).${routerService(cluster, r.name)}.${namespace}.svc:${PORTS.router}`,
+      value: `$(EDITION_NODE_ID).${routerService(cluster, r.name)}.${namespace}.svc:${PORTS.router}`,
     },
     { name: "EDITION_REDIS_URL", value: redisUrl(r.redis.url, pw !== undefined) },
     { name: "EDITION_REDIS_MODE", value: r.redis.mode },
@@ -105,11 +108,27 @@ const probes = {
   },
 };
 
+/**
+ * The "restricted" Pod Security Standard, so node and balancer pods are admitted in a
+ * namespace labelled `pod-security.kubernetes.io/enforce=restricted`: non-root, no
+ * privilege escalation, every capability dropped, the runtime's default seccomp profile.
+ * The root filesystem is read-only: the server writes nothing but stdout.
+ */
 const securityContext = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   runAsNonRoot: true,
   capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** The image's own user (Dockerfile: USER 1000:1000), as the operator's chart pod uses. */
+const podSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  fsGroup: 1000,
+  seccompProfile: { type: "RuntimeDefault" },
 };
 
 export function podTemplate(
@@ -132,7 +151,11 @@ export function podTemplate(
     ports,
     ...probes,
     securityContext,
-    volumeMounts: [{ name: "regions", mountPath: REGIONS_MOUNT, readOnly: true }],
+    volumeMounts: [
+      { name: "regions", mountPath: REGIONS_MOUNT, readOnly: true },
+      // The root filesystem is read-only; Node and its libraries may still want a /tmp.
+      { name: "tmp", mountPath: "/tmp" },
+    ],
   };
   if (role === "node" && r.nodes.resources) container.resources = r.nodes.resources;
   const podSpec: Record<string, unknown> = {
@@ -140,8 +163,14 @@ export function podTemplate(
     // SIGTERM starts the drain; the kubelet must not kill the node before its deadline.
     terminationGracePeriodSeconds: role === "node" ? drainDeadline(spec) + 15 : 30,
     enableServiceLinks: false,
-    securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001 },
-    volumes: [{ name: "regions", configMap: { name: regionsConfigMap(cluster), optional: true } }],
+    // Nodes and balancers never call the Kubernetes API (region state arrives as a mounted
+    // ConfigMap), so they get no token a compromised pod could use.
+    automountServiceAccountToken: false,
+    securityContext: podSecurityContext,
+    volumes: [
+      { name: "regions", configMap: { name: regionsConfigMap(cluster), optional: true } },
+      { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+    ],
     topologySpreadConstraints: [
       {
         maxSkew: r.topologySpread.maxSkew,

@@ -3,9 +3,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
 import { stringify } from "yaml";
 import { readSpec } from "./cluster.js";
-import { type DesiredInput, desiredObjects } from "./desired.js";
+import { desiredObjects } from "./desired.js";
 import { redisUrl } from "./desired-pod.js";
 import { extraReplicas } from "./failover.js";
+import { input, minimalSpec, multiRegionSpec } from "./testdata/specs.js";
 
 /** Compares with operator/src/testdata/<name>.yaml; UPDATE_GOLDEN=1 rewrites it. */
 function golden(name: string, value: unknown): void {
@@ -19,95 +20,12 @@ function golden(name: string, value: unknown): void {
   );
 }
 
-const secrets: DesiredInput["secrets"] = {
-  clusterSecret: { name: "push-secrets", key: "cluster-secret" },
-  tokenKeys: { name: "push-secrets", key: "token-keys" },
-  hash: "0123456789abcdef",
-};
-
-function input(rawSpec: unknown, extra: Partial<DesiredInput> = {}): DesiredInput {
-  const { spec, problems } = readSpec("push", rawSpec);
-  assert.deepEqual(problems, []);
-  return {
-    name: "push",
-    namespace: "edition",
-    uid: "uid-1",
-    spec,
-    secrets,
-    regionStates: Object.fromEntries(
-      spec.regions.map((r) => [r.name, { state: "active", since: "2025-01-01T00:00:00.000Z" }]),
-    ),
-    extraReplicas: {},
-    serviceMonitor: false,
-    ...extra,
-  };
-}
-
 test("minimal cluster: one region, one StatefulSet, services, balancer, budgets", () => {
-  golden(
-    "minimal",
-    desiredObjects(
-      input({
-        image: "edition:1.0.0",
-        replicas: 2,
-        regions: [
-          {
-            name: "eu",
-            etcd: { endpoints: ["http://etcd-eu:2379"] },
-            redis: { url: "redis://redis-eu:6379" },
-          },
-        ],
-      }),
-    ),
-  );
+  golden("minimal", desiredObjects(input(minimalSpec)));
 });
 
 test("two regions with zones, sentinel Redis, per-node LoadBalancers, failover extras, ServiceMonitor", () => {
-  const raw = {
-    image: "edition:1.1.0",
-    replicas: 3,
-    regions: [
-      {
-        name: "eu",
-        zones: ["a", "b"],
-        nodes: {
-          replicas: 3,
-          maxReplicas: 5,
-          maxConnections: 50000,
-          resources: { requests: { cpu: "1" } },
-        },
-        nodeSelector: { pool: "push" },
-        tolerations: [{ key: "push", operator: "Exists", effect: "NoSchedule" }],
-        balancer: { replicas: 1 },
-        etcd: { endpoints: ["http://e1:2379", "http://e2:2379"], prefix: "/push" },
-        redis: {
-          url: "redis://sentinel-eu:26379",
-          mode: "sentinel",
-          sentinels: ["s1:26379", "s2:26379"],
-          sentinelName: "mymaster",
-          passwordSecretRef: { name: "redis-eu" },
-        },
-        failoverPriority: 200,
-        publicUrl: "https://eu.push.example.com",
-        service: { type: "LoadBalancer", annotations: { "example.com/lb": "public" } },
-        nodeServices: {
-          type: "LoadBalancer",
-          annotations: {
-            "external-dns.alpha.kubernetes.io/hostname": "{node}.eu.push.example.com",
-          },
-          urlTemplate: "wss://{node}.eu.push.example.com",
-        },
-      },
-      {
-        name: "us",
-        balancer: { replicas: 0 },
-        etcd: { endpoints: ["http://etcd-us:2379"] },
-        redis: { url: "redis://redis-us:6379" },
-      },
-    ],
-    rollout: { drainTimeoutSeconds: 120 },
-  };
-  const base = input(raw);
+  const base = input(multiRegionSpec);
   const regionStates = {
     eu: { state: "active" as const, since: "2025-01-01T00:00:00.000Z" },
     us: { state: "failed" as const, since: "2025-01-02T00:00:00.000Z" },
@@ -134,7 +52,7 @@ test("readSpec reports derived-name and cross-field problems", () => {
         name: "region-number-one",
         zones: ["zone-with-long-name"],
         nodes: { replicas: 4, maxReplicas: 2 },
-        etcd: { endpoints: ["e"] },
+        etcd: { endpoints: ["http://e:2379"] },
         redis: { url: "redis://r", mode: "sentinel" },
       },
     ],

@@ -9,8 +9,10 @@ import type { RegionStateRecord } from "./failover.js";
 import type { KubeObject, OwnerReference } from "./model.js";
 import {
   balancerName,
+  LABEL_COMPONENT,
   LABEL_METRICS,
   labels,
+  networkPolicyName,
   nodeStatefulSet,
   POD_NAME_LABEL,
   regionBase,
@@ -140,7 +142,7 @@ function regionObjects(d: DesiredInput, r: RegionSpec, meta: Meta): KubeObject[]
           // Addressed by redirects while the node drains too.
           publishNotReadyAddresses: true,
           selector: { ...selector(c, "node", r.name, zone), [POD_NAME_LABEL]: pod },
-          ports: [{ name: "ws", port: PORTS.ws, targetPort: "ws", protocol: "TCP" }],
+          ports: [{ name: "ws", port: r.nodeServices.port, targetPort: "ws", protocol: "TCP" }],
         }),
       );
     }
@@ -159,13 +161,19 @@ function regionObjects(d: DesiredInput, r: RegionSpec, meta: Meta): KubeObject[]
       // Clients say hello to a balancer, which redirects them to a node with room; without
       // balancers any node accepts any client.
       selector: balancers > 0 ? selector(c, "balancer", r.name) : nodeSel,
-      ports: [{ name: "ws", port: 80, targetPort: "ws", protocol: "TCP" }],
+      ports: [{ name: "ws", port: r.service.port, targetPort: "ws", protocol: "TCP" }],
     }),
-    service(meta(`${regionBase(c, r.name)}-endpoint`, labels(c, "endpoint", r.name)), {
-      type: r.service.type,
-      selector: nodeSel,
-      ports: [{ name: "http", port: 80, targetPort: "ws", protocol: "TCP" }],
-    }),
+    service(
+      meta(`${regionBase(c, r.name)}-endpoint`, labels(c, "endpoint", r.name), {
+        ...r.service.annotations,
+        ...r.service.endpointAnnotations,
+      }),
+      {
+        type: r.service.type,
+        selector: nodeSel,
+        ports: [{ name: "http", port: r.service.port, targetPort: "ws", protocol: "TCP" }],
+      },
+    ),
     service(
       meta(`${regionBase(c, r.name)}-metrics`, {
         ...labels(c, "metrics", r.name),
@@ -189,6 +197,7 @@ function regionObjects(d: DesiredInput, r: RegionSpec, meta: Meta): KubeObject[]
       },
     },
   );
+  if (d.spec.networkPolicy.enabled) out.push(networkPolicy(d, r, meta));
   // maxUnavailable (never minAvailable = replicas) and AlwaysAllow for unhealthy pods: the
   // budget always permits at least one eviction, so it can never block a node drain forever.
   if (total > 0)
@@ -219,6 +228,41 @@ function pdb(m: ReturnType<Meta>, sel: Record<string, string>, maxUnavailable: n
       maxUnavailable,
       selector: { matchLabels: sel },
       unhealthyPodEvictionPolicy: "AlwaysAllow",
+    },
+  };
+}
+
+/**
+ * Ingress of a region's node and balancer pods. The public port (WebSocket hellos, endpoint
+ * PUTs) stays open to every source; the router port, which carries notifications between
+ * nodes, accepts only the region's own node pods (it is authenticated too, but need not be
+ * reachable); the metrics port only `metricsFrom`. Egress is left alone: nodes reach etcd and
+ * Redis wherever the user runs them. Kubelet probes are always allowed by NetworkPolicy.
+ */
+function networkPolicy(d: DesiredInput, r: RegionSpec, meta: Meta): KubeObject {
+  const c = d.name;
+  const tcp = (port: number) => [{ protocol: "TCP", port }];
+  const ingress: Record<string, unknown>[] = [
+    { ports: tcp(PORTS.ws) },
+    {
+      from: [{ podSelector: { matchLabels: selector(c, "node", r.name) } }],
+      ports: tcp(PORTS.router),
+    },
+  ];
+  // A rule with ports and no `from` admits everyone: with no peers the rule must go.
+  const metricsFrom = d.spec.networkPolicy.metricsFrom;
+  if (metricsFrom.length > 0) ingress.push({ from: metricsFrom, ports: tcp(PORTS.metrics) });
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: meta(networkPolicyName(c, r.name), labels(c, "network-policy", r.name)),
+    spec: {
+      podSelector: {
+        matchLabels: { "edition.dev/cluster": c, "edition.dev/region": r.name },
+        matchExpressions: [{ key: LABEL_COMPONENT, operator: "In", values: ["node", "balancer"] }],
+      },
+      policyTypes: ["Ingress"],
+      ingress,
     },
   };
 }

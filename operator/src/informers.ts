@@ -16,8 +16,8 @@ export interface InformerOptions {
   readonly kc: KubeConfig;
   readonly kube: Kube;
   readonly log: Logger;
-  /** Undefined: all namespaces. */
-  readonly namespace?: string;
+  /** One set of watches per namespace; empty: one set over all namespaces. */
+  readonly namespaces: readonly string[];
   readonly enqueue: (key: string) => void;
   readonly restarted?: (resource: string) => void;
 }
@@ -59,10 +59,12 @@ export function startInformers(o: InformerOptions): { stop(): Promise<void> } {
   ];
   let stopped = false;
   const timers = new Set<NodeJS.Timeout>();
-  const informers = watched.map((w) => {
-    const path = resourcePath(w.apiVersion, w.kind, o.namespace);
+  const scopes = o.namespaces.length > 0 ? o.namespaces : [undefined];
+  const informers = scopes.flatMap((namespace) => watched.map((w) => watch(w, namespace)));
+  function watch(w: Watched, namespace: string | undefined) {
+    const path = resourcePath(w.apiVersion, w.kind, namespace);
     const listFn = async () => {
-      const r = await o.kube.list(w.apiVersion, w.kind, o.namespace, w.labelSelector);
+      const r = await o.kube.list(w.apiVersion, w.kind, namespace, w.labelSelector);
       return {
         metadata: { resourceVersion: r.resourceVersion },
         items: r.items as unknown as KubernetesObject[],
@@ -111,7 +113,7 @@ export function startInformers(o: InformerOptions): { stop(): Promise<void> } {
         ),
       );
     return inf;
-  });
+  }
   return {
     async stop() {
       stopped = true;

@@ -72,6 +72,7 @@ const RESOURCES: Readonly<Record<string, Resource>> = {
   "apps/v1/Deployment": { plural: "deployments", namespaced: true },
   "apps/v1/ControllerRevision": { plural: "controllerrevisions", namespaced: true },
   "policy/v1/PodDisruptionBudget": { plural: "poddisruptionbudgets", namespaced: true },
+  "networking.k8s.io/v1/NetworkPolicy": { plural: "networkpolicies", namespaced: true },
   "coordination.k8s.io/v1/Lease": { plural: "leases", namespaced: true },
   "monitoring.coreos.com/v1/ServiceMonitor": { plural: "servicemonitors", namespaced: true },
   "edition.dev/v1alpha1/PushCluster": { plural: "pushclusters", namespaced: true },

@@ -23,7 +23,7 @@ log.info(
   {
     event: "started",
     identity: config.identity,
-    watchNamespace: config.watchNamespace ?? "(all)",
+    watchNamespace: config.watchNamespaces.join(",") || "(all)",
     metricsPort: op.metricsPort,
     leaderElection: config.leaderElection,
   },

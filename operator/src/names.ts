@@ -26,6 +26,7 @@ export type Component =
   | "endpoint"
   | "node-address"
   | "metrics"
+  | "network-policy"
   | "config";
 
 export const regionBase = (cluster: string, region: string) => `${cluster}-${region}`;
@@ -33,6 +34,7 @@ export const nodeStatefulSet = (cluster: string, region: string, zone: string) =
   zone === "" ? `${cluster}-${region}` : `${cluster}-${region}-${zone}`;
 export const routerService = (cluster: string, region: string) => `${cluster}-${region}-router`;
 export const balancerName = (cluster: string, region: string) => `${cluster}-${region}-balancer`;
+export const networkPolicyName = (cluster: string, region: string) => `${cluster}-${region}-netpol`;
 export const regionsConfigMap = (cluster: string) => `${cluster}-regions`;
 export const generatedSecret = (cluster: string) => `${cluster}-secrets`;
 

@@ -61,7 +61,7 @@ export async function startOperator(
       reconcileDeps: deps,
       metrics,
       workers: config.workers,
-      ...(config.watchNamespace ? { namespace: config.watchNamespace } : {}),
+      namespaces: config.watchNamespaces,
     });
     controller.start();
   };

@@ -14,6 +14,7 @@ export const PRUNABLE = [
   ["v1", "Service"],
   ["v1", "ConfigMap"],
   ["policy/v1", "PodDisruptionBudget"],
+  ["networking.k8s.io/v1", "NetworkPolicy"],
   ["monitoring.coreos.com/v1", "ServiceMonitor"],
 ] as const;
 

@@ -131,6 +131,20 @@ export function obj<P extends Props>(props: P, o: Common = {}): Schema<InferProp
 }
 
 /**
+ * A string rule with a message a user can act on: the API server checks it as CEL
+ * (`self.matches(r'<regex>')`, refusing the object with `message`), `validate` below checks
+ * the same regex. Regexes must stay in the common subset of RE2 and JavaScript (no
+ * lookaround, no backreferences) and contain no `'`. The string needs a `maxLength`, or the
+ * API server refuses the rule for its unbounded estimated cost.
+ */
+export function matches(regex: string, message: string): { rule: string; message: string } {
+  if (regex.includes("'")) throw new Error(`matches(): no ' allowed in ${regex}`);
+  return { rule: `self.matches(r'${regex}')`, message };
+}
+
+const MATCHES_RULE = /^self\.matches\(r'([^']*)'\)$/;
+
+/**
  * Returns a copy of `value` with every schema default filled in, like the API server's
  * structural defaulting. Unknown fields are kept; a wrong type is left for validation.
  */
@@ -176,6 +190,10 @@ export function validate(schema: JSONSchemaProps, value: unknown, path = "spec")
         bad(`must be at least ${schema.minLength} characters`);
       if (schema.maxLength !== undefined && value.length > schema.maxLength)
         bad(`must be at most ${schema.maxLength} characters`);
+      for (const v of schema["x-kubernetes-validations"] ?? []) {
+        const re = MATCHES_RULE.exec(v.rule)?.[1];
+        if (re !== undefined && !new RegExp(re).test(value)) bad(v.message);
+      }
       break;
     case "integer":
     case "number":

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { API_VERSION, KIND, type PushClusterSpec } from "./crd.js";
 import type { SecretRefs } from "./desired-pod.js";
 import type { EventRecorder } from "./events.js";
-import type { Kube } from "./kube.js";
+import { type Kube, KubeError } from "./kube.js";
 import type { KubeObject, PushCluster } from "./model.js";
 import { ANNOTATION_ROTATE_KEYS, generatedSecret, labels } from "./names.js";
 import { beginRotation, finishRotation, formatKeys, parseKeys } from "./token-keys.js";
@@ -37,7 +37,37 @@ const decode = (s: KubeObject | undefined, key: string): string | undefined => {
   return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
 };
 
+/**
+ * The operator may use Secrets only where it is granted (the chart's Roles: the watched
+ * namespaces, or `rbac.secretNamespaces` when it watches all of them). Elsewhere the
+ * PushCluster is reported stalled with the way out, rather than failing pass after pass.
+ */
 export async function ensureSecrets(
+  deps: SecretsDeps,
+  cluster: PushCluster,
+  spec: PushClusterSpec,
+  nodesOnHash: (hash: string) => boolean,
+): Promise<SecretsResult> {
+  try {
+    return await ensureSecretsGranted(deps, cluster, spec, nodesOnHash);
+  } catch (e) {
+    if (!(e instanceof KubeError && e.status === 403)) throw e;
+    const ns = cluster.metadata.namespace ?? "default";
+    return {
+      refs: {
+        clusterSecret: { name: "", key: "" },
+        tokenKeys: { name: "", key: "" },
+        hash: "",
+      },
+      problems: [
+        `the operator may not use Secrets in namespace ${ns} (${e.message}); add ${ns} to the chart's rbac.secretNamespaces (or operator.watchNamespace), see docs/install.md`,
+      ],
+      promotePending: false,
+    };
+  }
+}
+
+async function ensureSecretsGranted(
   deps: SecretsDeps,
   cluster: PushCluster,
   spec: PushClusterSpec,

@@ -469,6 +469,35 @@ describe("cluster settings", () => {
     );
   });
 
+  it("tolerates tcp:// and a trailing / on the router address, and says why http:// is wrong", () => {
+    for (const v of [
+      "tcp://node-1.edition:8081",
+      "tcp://node-1.edition:8081/",
+      "node-1.edition:8081/",
+    ])
+      assert.equal(
+        loadConfig({ ...ETCD, EDITION_ROUTER_URL: v }).cluster?.routerUrl,
+        "node-1.edition:8081",
+      );
+    assert.match(
+      problems({ ...ETCD, EDITION_ROUTER_URL: "http://node-1.edition:8081" })[0]!,
+      /must be host:port \(the router speaks its own TCP protocol: drop the scheme\)/,
+    );
+  });
+
+  it("accepts an advertised WebSocket URL with a trailing / (the root path) and drops it", () => {
+    for (const v of ["wss://eu-0.push.example.com/", "wss://eu-0.push.example.com"])
+      assert.equal(
+        loadConfig({ ...ETCD, EDITION_ADVERTISE_WS_URL: v }).cluster?.advertiseWsUrl,
+        "wss://eu-0.push.example.com",
+      );
+    assert.equal(
+      loadConfig({ ...ETCD, EDITION_ADVERTISE_WS_URL: "ws://10.0.0.7:8080/" }).cluster
+        ?.advertiseWsUrl,
+      "ws://10.0.0.7:8080",
+    );
+  });
+
   it("requires a cluster secret of at least 16 characters", () => {
     const { EDITION_CLUSTER_SECRET: _, ...noSecret } = ETCD;
     for (const env of [noSecret, { ...ETCD, EDITION_CLUSTER_SECRET: "s".repeat(15) }]) {
@@ -487,9 +516,12 @@ describe("cluster settings", () => {
     ["EDITION_NODE_ID", "x".repeat(254)],
     ["EDITION_ADVERTISE_WS_URL", "ws://node:8080/path"],
     ["EDITION_ADVERTISE_WS_URL", "http://node:8080"],
+    ["EDITION_ADVERTISE_WS_URL", "wss://node//"],
+    ["EDITION_ADVERTISE_WS_URL", "wss://node/?x=1"],
     ["EDITION_ROUTER_URL", "node"],
     ["EDITION_ROUTER_URL", "http://node:8081"],
     ["EDITION_ROUTER_URL", "node:port"],
+    ["EDITION_ROUTER_URL", "tcp://node:8081/x"],
     ["EDITION_LEASE_TTL_SECONDS", "1"],
     ["EDITION_LEASE_TTL_SECONDS", "61"],
     ["EDITION_SLOTS", "15"],

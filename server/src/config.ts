@@ -224,17 +224,8 @@ export function loadConfig(env: Env): Config {
       if (!/^https?:\/\/[^/\s]+$/.test(e))
         problems.push(`EDITION_ETCD_ENDPOINTS: "${e}" is not http(s)://host:port`);
     }
-    const ws = env.EDITION_ADVERTISE_WS_URL || undefined;
-    if (ws !== undefined && !/^wss?:\/\/[^/\s]+$/.test(ws)) {
-      problems.push(`EDITION_ADVERTISE_WS_URL: "${ws}" must be ws(s)://host[:port] with no path`);
-    }
-    const routerUrl = env.EDITION_ROUTER_URL || undefined;
-    if (
-      routerUrl !== undefined &&
-      !/^[^/\s:]+:[0-9]{1,5}$/.test(routerUrl.replace(/^tcp:\/\//, ""))
-    ) {
-      problems.push(`EDITION_ROUTER_URL: "${routerUrl}" must be host:port`);
-    }
+    const ws = advertiseWsUrl(env.EDITION_ADVERTISE_WS_URL || undefined, problems);
+    const routerUrl = routerAddress(env.EDITION_ROUTER_URL || undefined, problems);
     cluster = {
       nodeId,
       etcdEndpoints,
@@ -242,7 +233,7 @@ export function loadConfig(env: Env): Config {
       leaseTtlSeconds: int("EDITION_LEASE_TTL_SECONDS", 5, 2, 60),
       slots: int("EDITION_SLOTS", 4096, 16, 65536),
       routerPort: int("EDITION_ROUTER_PORT", 8081, 0, 65535),
-      routerUrl: routerUrl?.replace(/^tcp:\/\//, ""),
+      routerUrl,
       advertiseWsUrl: ws,
       clusterSecret: secret,
       redirectThresholdPercent: int("EDITION_REDIRECT_THRESHOLD_PERCENT", 90, 1, 100),
@@ -293,6 +284,37 @@ export function loadConfig(env: Env): Config {
   config.redis = redis === undefined ? undefined : Object.freeze(redis);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/**
+ * Where redirects send clients: `ws(s)://host[:port]`. A lone trailing `/` is the same URL
+ * (the root path) and is what people write, so it is accepted and dropped; any other path is
+ * refused, because the node would be addressed under a path no proxy is known to strip.
+ */
+function advertiseWsUrl(v: string | undefined, problems: string[]): string | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(wss?:\/\/[^/\s?#]+)\/?$/.exec(v);
+  if (!m)
+    problems.push(`EDITION_ADVERTISE_WS_URL: "${v}" must be ws(s)://host[:port] with no path`);
+  return m?.[1];
+}
+
+/**
+ * The address other nodes dial for this node's router: `host:port`. The router speaks its
+ * own line protocol over TCP, so `tcp://` and a trailing `/` are tolerated but `http://` is
+ * refused: it names a protocol the port does not speak.
+ */
+function routerAddress(v: string | undefined, problems: string[]): string | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(?:tcp:\/\/)?([^/\s:?#]+:[0-9]{1,5})\/?$/.exec(v);
+  if (!m) {
+    const hint =
+      /^[a-z][a-z0-9+.-]*:\/\//i.test(v) && !v.startsWith("tcp://")
+        ? " (the router speaks its own TCP protocol: drop the scheme)"
+        : "";
+    problems.push(`EDITION_ROUTER_URL: "${v}" must be host:port${hint}`);
+  }
+  return m?.[1];
 }
 
 /** `EDITION_TOKEN_KEYS="<id>:<base64 of 32 bytes>,…"`, newest (minting) first. */

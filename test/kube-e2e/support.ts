@@ -44,6 +44,7 @@ export interface KubeEnv {
   readonly KUBECTL: string;
   readonly HELM: string;
   readonly CTR_ADDRESS: string;
+  readonly NODE_IP: string;
 }
 
 export function parseEnv(text: string): KubeEnv {
@@ -52,7 +53,7 @@ export function parseEnv(text: string): KubeEnv {
     const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
     if (m) env[m[1]!] = m[2]!;
   }
-  for (const k of ["KUBECONFIG", "KUBECTL", "HELM", "CTR_ADDRESS"]) {
+  for (const k of ["KUBECONFIG", "KUBECTL", "HELM", "CTR_ADDRESS", "NODE_IP"]) {
     if (!env[k]) throw new Error(`kube.sh printed no ${k}: ${text}`);
   }
   return env as unknown as KubeEnv;

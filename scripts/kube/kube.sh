@@ -312,7 +312,7 @@ up() {
     --authorization-mode Node,RBAC --allow-privileged=true --profiling=false \
     --kubelet-preferred-address-types InternalIP \
     --enable-priority-and-fairness=false --v=1
-  wait_for 60 "the API server" api_ready || die "kube-apiserver did not become ready: $LOGS/kube-apiserver.log"
+  wait_for 180 "the API server" api_ready || die "kube-apiserver did not become ready: $LOGS/kube-apiserver.log"
 
   start kube-controller-manager "$TOOLS_DIR/kube-controller-manager" \
     --kubeconfig "$KUBECONFIG_FILE" --secure-port 0 --leader-elect=false \
@@ -328,12 +328,12 @@ up() {
     --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
     --node-labels "topology.kubernetes.io/zone=$ZONE,topology.kubernetes.io/region=local" --v=1
 
-  wait_for 120 "the node to be Ready" node_ready || die "node not Ready: $LOGS/kubelet.log"
+  wait_for 180 "the node to be Ready" node_ready || die "node not Ready: $LOGS/kubelet.log"
   local ready_ms=$(($(now_ms) - t0))
 
   # Cluster DNS: CoreDNS built here, as a Deployment behind the kube-dns Service.
   sed -e "s#@DNS_IP@#$DNS_IP#g" "$HERE/coredns.yaml" | kc apply -f - >/dev/null
-  kc -n kube-system rollout status deployment/coredns --timeout=120s >/dev/null ||
+  kc -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null ||
     die "CoreDNS did not become available (kubectl -n kube-system describe pod -l k8s-app=kube-dns)"
   local total_ms=$(($(now_ms) - t0))
   log "node Ready in $((ready_ms / 1000)).$(((ready_ms % 1000) / 100))s, DNS ready at $((total_ms / 1000)).$(((total_ms % 1000) / 100))s (KUBECONFIG=$KUBECONFIG_FILE)"

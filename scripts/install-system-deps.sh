@@ -14,18 +14,32 @@ TOOLS=(
   "chromium chromium"          # the demo page's browser test (headless)
   "firefox-esr firefox-esr"    # the Web Push tier: a real Firefox push client (headless)
   "certutil libnss3-tools"     # trusts the Web Push tier's test CA in Firefox's profile
-  "openssl openssl"            # makes that test CA
+  "openssl openssl"            # makes that test CA (and the local Kubernetes' PKI)
+  # The local Kubernetes (scripts/kube): container runtime, CNI bridge, kube-proxy's iptables.
+  "containerd containerd"
+  "runc runc"
+  "/usr/lib/cni/bridge containernetworking-plugins"
+  "iptables iptables"
+  "conntrack conntrack"
+  "python3 python3"
+  "curl curl"
+  # Images without a Docker engine (scripts/images): buildah builds the Dockerfiles,
+  # mmdebstrap the Debian bases, gcc (static libc) the pause program.
+  "buildah buildah"
+  "mmdebstrap mmdebstrap"
+  "gcc gcc libc6-dev"
 )
 need=()
 for row in "${TOOLS[@]}"; do
-  read -r cmd pkg <<<"$row"
+  read -r cmd pkgs <<<"$row"
   if [ $# -gt 0 ] && [[ " $* " != *" $cmd "* ]]; then continue; fi
-  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+  # shellcheck disable=SC2206 # a row may name several packages
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || need+=($pkgs)
 done
 if [ ${#need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing: ${need[*]} (Debian package names). This script installs them with apt-get;" >&2
-    echo "on another system install redis-server, etcd, prometheus (promtool), chromium, firefox-esr, certutil (NSS tools), openssl yourself." >&2
+    echo "on another system install redis-server, etcd, prometheus (promtool), chromium, firefox-esr, certutil (NSS tools), openssl, containerd, runc, CNI plugins, buildah, mmdebstrap yourself." >&2
     exit 1
   fi
   SUDO=""
@@ -34,7 +48,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts the packaged services; tests start their own instances on ephemeral ports.
-  for svc in redis-server etcd prometheus prometheus-node-exporter; do
+  for svc in redis-server etcd prometheus prometheus-node-exporter containerd; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

@@ -11,6 +11,7 @@ const member = (nodeId: string, connections: number, capacity = 100, draining = 
   connections,
   draining,
   updatedAt: 0,
+  startedAt: 0,
 });
 
 describe("chooseRedirect", () => {

@@ -14,35 +14,38 @@ interface Sock {
 function region(ids: string[], slots = 16) {
   const nodes = new Map<string, ClusterPresence<Sock>>();
   const down = new Set<string>();
-  for (const self of ids) {
-    nodes.set(
+  const make = (self: string) =>
+    new ClusterPresence<Sock>({
       self,
-      new ClusterPresence<Sock>({
-        self,
-        slots,
-        slotKey: "cluster-presence-test-secret",
-        request: async (node, req: PresenceRequest) => {
-          if (down.has(node)) throw new Error(`${node} unreachable`);
-          await Promise.resolve();
-          return nodes.get(node)!.handle(req);
-        },
-        overloaded: () => false,
-        since: (s) => s.since,
-        send: (s, f) => {
-          s.frames.push(f);
-          return true;
-        },
-        evict: (s) => {
-          s.evicted = true;
-        },
-        confirmed: (_u, s) => {
-          s.flushed++;
-        },
-        onError: () => {},
-      }),
-    );
-  }
-  return { nodes, down, p: (id: string) => nodes.get(id)! };
+      slots,
+      slotKey: "cluster-presence-test-secret",
+      request: async (node, req: PresenceRequest) => {
+        if (down.has(node)) throw new Error(`${node} unreachable`);
+        await Promise.resolve();
+        return nodes.get(node)!.handle(req);
+      },
+      overloaded: () => false,
+      since: (s) => s.since,
+      send: (s, f) => {
+        s.frames.push(f);
+        return true;
+      },
+      evict: (s) => {
+        s.evicted = true;
+      },
+      confirmed: (_u, s) => {
+        s.flushed++;
+      },
+      onError: () => {},
+    });
+  for (const self of ids) nodes.set(self, make(self));
+  /** A new process under the same id: empty presence. */
+  const restart = (id: string) => {
+    const n = make(id);
+    nodes.set(id, n);
+    return n;
+  };
+  return { nodes, down, restart, p: (id: string) => nodes.get(id)! };
 }
 
 const sock = (id: string, sinceMs: number): Sock => ({
@@ -135,6 +138,32 @@ describe("cluster presence", () => {
     await settle();
     assert.equal(s.flushed, 1, "updates stored while the slot moved reach the open socket");
     assert.equal(await r.p("b").route(UAID, "after"), "delivered");
+  });
+});
+
+describe("cluster presence when an owner restarts under the same id", () => {
+  it("re-announces to the new incarnation and flushes what was stored meanwhile", async () => {
+    const r = region(["a", "b", "c"]);
+    const owners = Array.from({ length: 16 }, () => "b");
+    for (const n of r.nodes.values()) n.setOwners(owners);
+    const s = sock("s", Date.now());
+    r.p("c").claim(UAID, s);
+    await settle();
+    assert.equal(await r.p("a").route(UAID, "before"), "delivered");
+
+    // b is replaced by a new process with the same id (a StatefulSet pod): same slot
+    // table, empty presence. Without a re-announcement every PUT is stored, never routed.
+    r.restart("b").setOwners(owners);
+    assert.equal(await r.p("a").route(UAID, "stored"), "absent");
+    assert.equal(s.flushed, 0);
+
+    r.p("c").ownerRestarted("b");
+    r.p("a").ownerRestarted("b"); // a holds nothing in b's slots: nothing to do
+    await settle();
+    await settle();
+    assert.equal(s.flushed, 1, "the update stored while b knew nothing reaches the open socket");
+    assert.equal(await r.p("a").route(UAID, "after"), "delivered");
+    assert.deepEqual(s.frames, ["before", "after"]);
   });
 });
 

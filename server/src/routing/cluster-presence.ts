@@ -181,6 +181,23 @@ export class ClusterPresence<S> implements Presence<S>, Route {
     }
   }
 
+  /**
+   * `node` restarted under the same id (a new incarnation in its member record): the
+   * presence it owned was in its memory and is gone, and the slot table may not have
+   * changed at all (a pod replaced under the same name registers again before its old
+   * lease runs out). Nothing else would tell the holders, and every PUT for their UAIDs
+   * would be stored unrouted while the sockets stay open. Re-announce each local UAID it
+   * owns and flush it once confirmed.
+   */
+  ownerRestarted(node: string): void {
+    if (node === this.d.self) return;
+    for (const [uaid, socket] of this.local) {
+      if (this.ownerOf(uaid) !== node) continue;
+      this.unconfirmed.add(uaid);
+      this.announce(uaid, socket);
+    }
+  }
+
   /** Handles a request from another node (or from this one, for slots it owns). */
   handle(req: PresenceRequest): Record<string, unknown> | Promise<Record<string, unknown>> {
     switch (req.op) {

@@ -15,6 +15,9 @@ import { EtcdRegistry } from "./etcd-registry.js";
 import type { Member } from "./members.js";
 import { RegionState } from "./region-state.js";
 
+/** Bound of the remembered member incarnations (ids of nodes that left included). */
+const MAX_INCARNATIONS = 10_000;
+
 export interface ClusterDeps<S> {
   readonly config: ClusterConfig;
   readonly region: string;
@@ -96,7 +99,11 @@ export class ClusterRouting<S> {
       connections: 0,
       draining: false,
       updatedAt: Date.now(),
+      startedAt: Date.now(),
     };
+    // Incarnation (startedAt) last seen per member id, kept after a member leaves: when the
+    // same id comes back with another one, it lost the presence it owned.
+    const incarnations = new Map<string, number>();
     let applied: readonly string[] = [];
     const registry = new EtcdRegistry(
       {
@@ -112,6 +119,18 @@ export class ClusterRouting<S> {
       {
         members: (members) => {
           metrics.members.set(members.size);
+          for (const m of members.values()) {
+            const seen = incarnations.get(m.nodeId);
+            if (seen === m.startedAt) continue;
+            incarnations.set(m.nodeId, m.startedAt);
+            if (incarnations.size > MAX_INCARNATIONS) {
+              incarnations.delete(incarnations.keys().next().value!);
+            }
+            if (seen !== undefined) {
+              log.info({ event: "member_restarted", node: m.nodeId }, "member restarted");
+              this.presence.ownerRestarted(m.nodeId);
+            }
+          }
           this.peers.retain(new Set([...members.values()].map((m) => m.routerUrl)));
           this.coordinator?.schedule();
         },

@@ -16,6 +16,11 @@ export interface Member {
   readonly draining: boolean;
   /** Role: only `node` members own slots; balancers never register. */
   readonly updatedAt: number;
+  /**
+   * When this incarnation of the node started (ms): a node restarted under the same id has
+   * a new value, so peers know its in-memory presence is empty (0 from older nodes).
+   */
+  readonly startedAt: number;
 }
 
 /** Parses a member record; `undefined` when malformed (a record we cannot read is ignored). */
@@ -39,6 +44,7 @@ export function parseMember(text: string): Member | undefined {
       connections: m.connections,
       draining: m.draining === true,
       updatedAt: typeof m.updatedAt === "number" ? m.updatedAt : 0,
+      startedAt: typeof m.startedAt === "number" ? m.startedAt : 0,
     };
   } catch {
     return undefined;

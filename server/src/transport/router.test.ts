@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { RouterOverloaded, RouterPeers, RouterServer, RouterUnreachable } from "./router.js";
 
@@ -113,5 +113,48 @@ describe("internal router", () => {
     });
     await assert.rejects(peers.request(addr, {}), RouterUnreachable);
     peers.close();
+  });
+
+  it("drops a connection that went silent and reaches the peer again on a new one", async () => {
+    // A proxy in front of the peer: the first connection goes silent (a killed pod: its
+    // address vanished, no FIN or RST ever comes), later ones work (the pod replaced under
+    // the same name).
+    const target = await serve(async () => ({ ok: 1 }));
+    const [host, port] = target.split(":") as [string, string];
+    let silent = false;
+    let connections = 0;
+    const open: Socket[] = [];
+    const proxy = createServer((client) => {
+      const first = connections++ === 0;
+      const upstream = connect(Number(port), host);
+      open.push(client, upstream);
+      client.on("error", () => {});
+      upstream.on("error", () => {});
+      client.on("data", (b) => {
+        if (!(first && silent)) upstream.write(b);
+      });
+      upstream.on("data", (b) => {
+        if (!(first && silent)) client.write(b);
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    const addr = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const peers = new RouterPeers(SECRET, {
+      maxInflight: 5,
+      maxBufferedBytes: 1 << 20,
+      requestTimeoutMs: 200,
+      reconnectBackoffMs: 0,
+    });
+    try {
+      assert.equal((await peers.request(addr, {})).ok, 1);
+      silent = true;
+      await assert.rejects(peers.request(addr, {}), RouterUnreachable);
+      assert.equal((await peers.request(addr, {})).ok, 1, "a new connection reaches the peer");
+      assert.equal(connections, 2);
+    } finally {
+      peers.close();
+      for (const s of open) s.destroy();
+      proxy.close();
+    }
   });
 });

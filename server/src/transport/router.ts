@@ -186,10 +186,11 @@ interface Inflight {
 class PeerConnection {
   private socket: Socket | undefined;
   private writer: BatchedWriter | undefined;
-  private ready = false;
   private readonly inflight = new Map<number, Inflight>();
   private nextId = 1;
   private failedAt = 0;
+  /** When the current connection last delivered anything (nonce or reply). */
+  private heardAt = 0;
 
   constructor(
     private readonly address: string,
@@ -211,9 +212,18 @@ class PeerConnection {
     }
     const id = this.nextId++;
     return new Promise<RouterMessage>((resolve, reject) => {
+      const socket = this.socket;
       const timer = setTimeout(() => {
         this.inflight.delete(id);
         reject(new RouterUnreachable(`${this.address}: timeout`));
+        // Nothing at all came back on this connection for a whole timeout: its peer may be
+        // gone without a FIN or RST (a killed pod's address vanishes with it; TCP would retry
+        // for many minutes). Later requests go on a new connection, which resolves the
+        // address again (a pod replaced under the same name has a new IP); requests still
+        // in flight on this one may yet be answered (a slow peer), or time out.
+        if (socket !== undefined && Date.now() - this.heardAt >= this.limits.requestTimeoutMs) {
+          this.retire(socket);
+        }
       }, this.limits.requestTimeoutMs);
       this.inflight.set(id, { resolve, reject, timer });
       this.writer!.write(JSON.stringify({ ...msg, i: id }));
@@ -228,14 +238,16 @@ class PeerConnection {
     // Requests made before the server's nonce arrives wait in the held writer.
     const writer = new BatchedWriter(socket, true);
     this.writer = writer;
-    this.ready = false;
+    let ready = false;
+    this.heardAt = Date.now();
     onMessages(socket, (msg) => {
-      if (!this.ready) {
+      if (this.socket === socket) this.heardAt = Date.now();
+      if (!ready) {
         if (typeof msg.nonce !== "string") {
           socket.destroy();
           return;
         }
-        this.ready = true;
+        ready = true;
         writer.release(JSON.stringify({ auth: proof(this.secret, msg.nonce).toString("hex") }));
         return;
       }
@@ -246,19 +258,30 @@ class PeerConnection {
       if (typeof msg.error === "string") f.reject(new Error(msg.error));
       else f.resolve(msg);
     });
-    const fail = () => {
-      if (this.socket !== socket) return;
-      this.socket = undefined;
-      this.writer = undefined;
-      this.failedAt = Date.now();
-      for (const [, f] of this.inflight) {
-        clearTimeout(f.timer);
-        f.reject(new RouterUnreachable(this.address));
-      }
-      this.inflight.clear();
-    };
+    const fail = () => this.drop(socket);
     socket.on("error", fail);
     socket.on("close", fail);
+  }
+
+  /** The connection closed or failed: its in-flight requests fail now. */
+  private drop(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.writer = undefined;
+    this.failedAt = Date.now();
+    for (const [, f] of this.inflight) {
+      clearTimeout(f.timer);
+      f.reject(new RouterUnreachable(this.address));
+    }
+    this.inflight.clear();
+  }
+
+  /** Stops using a silent connection; it is closed once its requests have timed out. */
+  private retire(socket: Socket): void {
+    if (this.socket !== socket) return;
+    this.socket = undefined;
+    this.writer = undefined;
+    setTimeout(() => socket.destroy(), this.limits.requestTimeoutMs).unref();
   }
 
   close(): void {

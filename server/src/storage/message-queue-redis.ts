@@ -18,8 +18,10 @@ import {
   type QueueSaveOutcome,
 } from "./message-queue.js";
 import {
+  closeClient,
   createClient,
   type RedisStoreOptions,
+  runRedis,
   type StoreClient,
   waitReady,
 } from "./redis-client.js";
@@ -238,35 +240,10 @@ export class RedisMessageQueue implements MessageQueue {
   }
 
   async close(): Promise<void> {
-    try {
-      await this.client.quit();
-    } catch {
-      // unreachable: nothing to be polite to
-    } finally {
-      this.client.disconnect();
-    }
+    await closeClient(this.client);
   }
 
-  /** One Redis call; any failure becomes StoreError (one retry after NOSCRIPT, as the store). */
-  private async run<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
-        try {
-          return await call();
-        } catch (again) {
-          throw toStoreError(again);
-        }
-      }
-      throw toStoreError(err);
-    }
+  private run<T>(call: () => Promise<T>): Promise<T> {
+    return runRedis(call);
   }
-}
-
-function toStoreError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  return new StoreError(`redis: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-  });
 }

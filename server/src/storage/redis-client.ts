@@ -154,3 +154,46 @@ export function waitReady(client: StoreClient, timeoutMs: number): Promise<void>
     client.on("error", onError);
   });
 }
+
+/**
+ * Runs one Redis call, turning any failure (even a synchronous throw) into StoreError.
+ *
+ * NOSCRIPT: the script did not run, because the server does not have it (an EVAL refused
+ * while a cluster node rejoined leaves ioredis believing it does). ioredis usually re-sends
+ * such a call as EVAL itself, but not on that path (cluster with auto-pipelining). It has now
+ * forgotten the script for this connection, so one retry sends EVAL. Safe: nothing was applied.
+ */
+export async function runRedis<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
+      try {
+        return await call();
+      } catch (again) {
+        throw storeError(again);
+      }
+    }
+    throw storeError(err);
+  }
+}
+
+/**
+ * Quits politely (replies to calls already made arrive first), then drops whatever is left
+ * (a reconnect in progress). Never rejects.
+ */
+export async function closeClient(client: Redis | Cluster): Promise<void> {
+  try {
+    await client.quit();
+  } catch {
+    // Redis is unreachable: nothing to be polite to.
+  } finally {
+    client.disconnect();
+  }
+}
+
+function storeError(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new StoreError(`redis: ${message}`, { cause: err });
+}

@@ -18,8 +18,10 @@
  */
 import { Cluster } from "ioredis";
 import {
+  closeClient,
   createClient,
   type RedisStoreOptions,
+  runRedis,
   type StoreClient,
   waitReady,
 } from "./redis-client.js";
@@ -197,39 +199,10 @@ export class RedisStore implements MessageStore {
    * left (a reconnect in progress). Never rejects; later calls reject with StoreError.
    */
   async close(): Promise<void> {
-    try {
-      await this.client.quit();
-    } catch {
-      // Redis is unreachable: nothing to be polite to.
-    } finally {
-      this.client.disconnect();
-    }
+    await closeClient(this.client);
   }
 
-  /** Runs one Redis call, turning any failure (even a synchronous throw) into StoreError. */
-  private async run<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      // NOSCRIPT: the script did not run, because the server does not have it (an EVAL
-      // refused while a cluster node rejoined leaves ioredis believing it does). ioredis
-      // usually re-sends such a call as EVAL itself, but not on that path (cluster with
-      // auto-pipelining). It has now forgotten the script for this connection, so one
-      // retry sends EVAL. Safe: nothing was applied.
-      if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
-        try {
-          return await call();
-        } catch (again) {
-          throw storeError(again);
-        }
-      }
-      throw storeError(err);
-    }
+  private run<T>(call: () => Promise<T>): Promise<T> {
+    return runRedis(call);
   }
-}
-
-function storeError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new StoreError(`redis: ${message}`, { cause: err });
 }

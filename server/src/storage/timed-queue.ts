@@ -4,6 +4,7 @@
  * counted where they are handled.
  */
 import type { MessageQueue } from "./message-queue.js";
+import { timer } from "./timed-store.js";
 
 type Sweeping = MessageQueue & { sweep?: (budget: number) => number };
 
@@ -11,20 +12,7 @@ export function timedQueue(
   queue: Sweeping,
   seconds: (operation: string) => { observe(v: number): void },
 ): Sweeping {
-  const time = <T>(operation: string, run: () => Promise<T>): Promise<T> => {
-    const child = seconds(operation);
-    const t0 = performance.now();
-    return run().then(
-      (v) => {
-        child.observe((performance.now() - t0) / 1000);
-        return v;
-      },
-      (err: unknown) => {
-        child.observe((performance.now() - t0) / 1000);
-        throw err;
-      },
-    );
-  };
+  const time = timer(seconds);
   const timed: Sweeping = {
     save: (uaid, m, bounds) => time("webpush_save", () => queue.save(uaid, m, bounds)),
     check: (uaid, channel) => time("webpush_check", () => queue.check(uaid, channel)),

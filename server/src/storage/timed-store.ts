@@ -12,21 +12,7 @@ export function timedStore(
   store: Sweeping,
   seconds: (operation: string) => { observe(v: number): void },
 ): Sweeping {
-  // One promise reaction per call, no extra async frame: this wraps every store call.
-  const time = <T>(operation: string, run: () => Promise<T>): Promise<T> => {
-    const child = seconds(operation);
-    const t0 = performance.now();
-    return run().then(
-      (v) => {
-        child.observe((performance.now() - t0) / 1000);
-        return v;
-      },
-      (err: unknown) => {
-        child.observe((performance.now() - t0) / 1000);
-        throw err;
-      },
-    );
-  };
+  const time = timer(seconds);
   const timed: Sweeping = {
     hasUser: (uaid) => time("has_user", () => store.hasUser(uaid)),
     addUser: (uaid) => time("add_user", () => store.addUser(uaid)),
@@ -44,4 +30,28 @@ export function timedStore(
   };
   if (store.sweep !== undefined) timed.sweep = (budget) => store.sweep!(budget);
   return timed;
+}
+
+/**
+ * `time(operation, run)`: runs `run` and observes its duration into `seconds(operation)`,
+ * failed calls included. One promise reaction per call, no extra async frame: this wraps
+ * every store call.
+ */
+export function timer(
+  seconds: (operation: string) => { observe(v: number): void },
+): <T>(operation: string, run: () => Promise<T>) => Promise<T> {
+  return (operation, run) => {
+    const child = seconds(operation);
+    const t0 = performance.now();
+    return run().then(
+      (v) => {
+        child.observe((performance.now() - t0) / 1000);
+        return v;
+      },
+      (err: unknown) => {
+        child.observe((performance.now() - t0) / 1000);
+        throw err;
+      },
+    );
+  };
 }

@@ -289,6 +289,36 @@ describe("Connections: the client's life", () => {
     assert.equal(s2.sent.length, 1, `no redelivery: ${s2.sent.join(" | ")}`);
   });
 
+  it("a flush asked for again (routing change) never re-sends what the socket acked, even while the ack is still being stored", async () => {
+    const n = node();
+    const s = n.connect();
+    await n.hello(s);
+    const endpoint = await n.register(s, CHID_A);
+    const chB = await n.register(s, CHID_B);
+    await n.put(endpoint, "version=100");
+    await n.put(chB, "version=7");
+    n.store.hold("ack");
+    n.frame(s, { messageType: "ack", updates: [{ channelID: CHID_A_NORM, version: 100 }] });
+    await settle();
+    const before = s.sent.length;
+    // The owner asks the holder to flush again (cluster-presence.ts) before the ack landed.
+    await n.connections.flush(s);
+    const again = s.sent.slice(before);
+    assert.deepEqual(
+      again,
+      [`{"messageType":"notification","updates":[{"channelID":"${CHID_B}","version":7}]}`],
+      "only the unacked channel is flushed again",
+    );
+    n.store.release("ack");
+    await settle();
+    // A newer update for the acked channel still goes out.
+    await n.put(endpoint, "version=101");
+    assert.equal(
+      s.sent.at(-1),
+      `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":101}]}`,
+    );
+  });
+
   it("an ack with a lower version than the pending one leaves it pending", async () => {
     const n = node();
     const s = n.connect();

@@ -9,6 +9,7 @@ import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { Close, LimitErrno } from "../protocol/errors.js";
 import { decideUaid } from "../protocol/hello.js";
+import { normalizeUuid } from "../protocol/ids.js";
 import {
   errorReply,
   helloReply,
@@ -20,7 +21,7 @@ import {
 import { helloDone, type Limits, newSession, Phase, type Step, step } from "../protocol/session.js";
 import { webpushHelloReply, webpushNotification } from "../protocol/webpush-session.js";
 import type { Presence } from "../routing/presence.js";
-import type { MessageStore } from "../storage/store.js";
+import type { MessageStore, PendingUpdate } from "../storage/store.js";
 import { type Conn, SendResult, type SocketOps } from "./socket.js";
 import type { WebPushSide } from "./webpush-side.js";
 
@@ -77,6 +78,7 @@ export class Connections<S> {
     s.lastFrameAt = s.openedAt;
     s.ip = "";
     s.backlog = 0;
+    s.acked = undefined;
     return s;
   }
 
@@ -341,7 +343,7 @@ export class Connections<S> {
       return;
     }
     try {
-      const pending = await this.d.store.pending(c.uaid);
+      const pending = notAcked(await this.d.store.pending(c.uaid), c.acked);
       if (pending.length === 0 || isClosed(c)) return;
       for (const frame of notificationPages(pending, this.d.limits.maxNotificationBytes)) {
         const r = this.d.ops.send(socket, frame);
@@ -469,6 +471,7 @@ export class Connections<S> {
     st: Extract<Step, { do: "unregister" }>,
   ): Promise<void> {
     if (st.channel !== undefined) {
+      c.acked?.delete(st.channel);
       try {
         await this.d.store.unregister(c.uaid!, st.channel);
         if (c.webpush) await this.d.webpush?.queue.dropChannel(c.uaid!, st.channel);
@@ -487,6 +490,12 @@ export class Connections<S> {
   }
 
   private async ack(c: Conn, st: Extract<Step, { do: "ack" }>): Promise<void> {
+    // Before the store write: a flush that read the store earlier must already skip these.
+    c.acked ??= new Map();
+    for (const u of st.updates) {
+      const seen = c.acked.get(u.channel);
+      if (seen === undefined || u.version > seen) c.acked.set(u.channel, u.version);
+    }
     try {
       await this.d.store.ack(c.uaid!, st.updates);
       this.d.metrics.notifications.acked.inc(st.updates.length);
@@ -559,4 +568,13 @@ function closeReason(code: number): string {
     default:
       return "other";
   }
+}
+
+/** The pending updates the socket has not acked already (`Conn.acked`). */
+function notAcked(pending: readonly PendingUpdate[], acked: Map<string, bigint> | undefined) {
+  if (acked === undefined) return pending;
+  return pending.filter((p) => {
+    const seen = acked.get(normalizeUuid(p.channelID) ?? p.channelID);
+    return seen === undefined || p.version > seen;
+  });
 }

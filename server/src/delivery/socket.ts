@@ -25,6 +25,14 @@ export interface Conn extends Session {
    * the next batch is flushed (0 also when nothing is held back).
    */
   backlog: number;
+  /**
+   * SimplePush: the highest version this socket acked, per normalised channelID (made on the
+   * first ack). A flush never sends an update the client already acked on this socket, even
+   * while that ack is still on its way to the store: a flush asked for again after a routing
+   * change reads the store first, and must not hand the client back what it just acked.
+   * Bounded by the channels of the UAID (an unregister removes its entry).
+   */
+  acked: Map<string, bigint> | undefined;
 }
 
 export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;

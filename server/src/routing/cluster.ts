@@ -8,7 +8,8 @@ import { chooseRedirect, type RedirectDecision } from "../balancer/redirect.js";
 import type { ClusterConfig } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import { RouterPeers, RouterServer } from "../transport/router.js";
+import { oncePerInterval } from "../transport/once-per-interval.js";
+import { type AuthFailureReason, RouterPeers, RouterServer } from "../transport/router.js";
 import { ClusterPresence, type PresenceRequest } from "./cluster-presence.js";
 import { Coordinator } from "./coordinator.js";
 import { EtcdRegistry } from "./etcd-registry.js";
@@ -44,7 +45,15 @@ export class ClusterRouting<S> {
 
   constructor(private readonly d: ClusterDeps<S>) {
     const { config, metrics } = d;
-    this.peers = new RouterPeers(config.clusterSecret);
+    // Counted every time, logged once per peer address per minute; the secret is never logged.
+    const shouldLog = oncePerInterval(60_000);
+    const onAuthFailure = (reason: AuthFailureReason, remote: string) => {
+      metrics.routerAuthFailures.labels(reason).inc();
+      if (shouldLog(remote)) {
+        d.log.warn({ event: "router_auth_failed", reason, remote }, "router handshake failed");
+      }
+    };
+    this.peers = new RouterPeers(config.clusterSecret, undefined, onAuthFailure);
     this.presence = new ClusterPresence<S>({
       self: config.nodeId,
       slots: config.slots,
@@ -61,6 +70,7 @@ export class ClusterRouting<S> {
       config.clusterSecret,
       (msg) => this.presence.handle(msg as unknown as PresenceRequest),
       (err) => this.error("router_handle", err),
+      onAuthFailure,
     );
     metrics.coordinator.set(0);
     this.regionState = new RegionState(config.regionStateDir, d.region);

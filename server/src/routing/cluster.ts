@@ -15,6 +15,12 @@ import { Coordinator } from "./coordinator.js";
 import { EtcdRegistry } from "./etcd-registry.js";
 import type { Member } from "./members.js";
 import { RegionState } from "./region-state.js";
+import {
+  decodeReply,
+  decodeRequest,
+  type PresenceReply,
+  RouterDecodeError,
+} from "./router-messages.js";
 
 /** Bound of the remembered member incarnations (ids of nodes that left included). */
 const MAX_INCARNATIONS = 10_000;
@@ -68,7 +74,11 @@ export class ClusterRouting<S> {
     });
     this.server = new RouterServer(
       config.clusterSecret,
-      (msg) => this.presence.handle(msg as unknown as PresenceRequest),
+      (msg) => {
+        const req = decodeRequest(msg);
+        if (req instanceof RouterDecodeError) throw req;
+        return this.presence.handle(req);
+      },
       (err) => this.error("router_handle", err),
       onAuthFailure,
     );
@@ -76,12 +86,14 @@ export class ClusterRouting<S> {
     this.regionState = new RegionState(config.regionStateDir, d.region);
   }
 
-  private async request(node: string, req: PresenceRequest): Promise<Record<string, unknown>> {
+  private async request(node: string, req: PresenceRequest): Promise<PresenceReply> {
     const m = this.registry?.members.get(node);
     if (m === undefined) throw new Error(`unknown node ${node}`);
     const end = this.d.metrics.hop.labels(req.op).startTimer();
     try {
-      return await this.peers.request(m.routerUrl, req as unknown as Record<string, unknown>);
+      const reply = decodeReply(await this.peers.request(m.routerUrl, { ...req }));
+      if (reply instanceof RouterDecodeError) throw reply;
+      return reply;
     } catch (err) {
       // Unreachable, overloaded (queue full) or timed out: the caller stores instead.
       this.d.metrics.hopErrors.labels(req.op).inc();

@@ -156,6 +156,12 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     labelNames: ["op"] as const,
     registers: [registry],
   });
+  const routerAuthFailures = new Counter({
+    name: `${prefix}router_auth_failures_total`,
+    help: "Internal router handshakes that failed, by reason (bad_proof, bad_server_proof, malformed, preauth_bytes, deadline, too_many_unauthenticated).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const info = new Gauge({
     name: `${prefix}node_info`,
     help: "Always 1; labels say which region, node id and role (node, balancer) this process is.",
@@ -211,6 +217,7 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
 
   return {
     hopErrors,
+    routerAuthFailures,
     info,
     maxConnections,
     storeSeconds,

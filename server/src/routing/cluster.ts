@@ -8,12 +8,19 @@ import { chooseRedirect, type RedirectDecision } from "../balancer/redirect.js";
 import type { ClusterConfig } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import { RouterPeers, RouterServer } from "../transport/router.js";
+import { oncePerInterval } from "../transport/once-per-interval.js";
+import { type AuthFailureReason, RouterPeers, RouterServer } from "../transport/router.js";
 import { ClusterPresence, type PresenceRequest } from "./cluster-presence.js";
 import { Coordinator } from "./coordinator.js";
 import { EtcdRegistry } from "./etcd-registry.js";
 import type { Member } from "./members.js";
 import { RegionState } from "./region-state.js";
+import {
+  decodeReply,
+  decodeRequest,
+  type PresenceReply,
+  RouterDecodeError,
+} from "./router-messages.js";
 
 /** Bound of the remembered member incarnations (ids of nodes that left included). */
 const MAX_INCARNATIONS = 10_000;
@@ -44,7 +51,15 @@ export class ClusterRouting<S> {
 
   constructor(private readonly d: ClusterDeps<S>) {
     const { config, metrics } = d;
-    this.peers = new RouterPeers(config.clusterSecret);
+    // Counted every time, logged once per peer address per minute; the secret is never logged.
+    const shouldLog = oncePerInterval(60_000);
+    const onAuthFailure = (reason: AuthFailureReason, remote: string) => {
+      metrics.routerAuthFailures.labels(reason).inc();
+      if (shouldLog(remote)) {
+        d.log.warn({ event: "router_auth_failed", reason, remote }, "router handshake failed");
+      }
+    };
+    this.peers = new RouterPeers(config.clusterSecret, undefined, onAuthFailure);
     this.presence = new ClusterPresence<S>({
       self: config.nodeId,
       slots: config.slots,
@@ -59,19 +74,26 @@ export class ClusterRouting<S> {
     });
     this.server = new RouterServer(
       config.clusterSecret,
-      (msg) => this.presence.handle(msg as unknown as PresenceRequest),
+      (msg) => {
+        const req = decodeRequest(msg);
+        if (req instanceof RouterDecodeError) throw req;
+        return this.presence.handle(req);
+      },
       (err) => this.error("router_handle", err),
+      onAuthFailure,
     );
     metrics.coordinator.set(0);
     this.regionState = new RegionState(config.regionStateDir, d.region);
   }
 
-  private async request(node: string, req: PresenceRequest): Promise<Record<string, unknown>> {
+  private async request(node: string, req: PresenceRequest): Promise<PresenceReply> {
     const m = this.registry?.members.get(node);
     if (m === undefined) throw new Error(`unknown node ${node}`);
     const end = this.d.metrics.hop.labels(req.op).startTimer();
     try {
-      return await this.peers.request(m.routerUrl, req as unknown as Record<string, unknown>);
+      const reply = decodeReply(await this.peers.request(m.routerUrl, { ...req }));
+      if (reply instanceof RouterDecodeError) throw reply;
+      return reply;
     } catch (err) {
       // Unreachable, overloaded (queue full) or timed out: the caller stores instead.
       this.d.metrics.hopErrors.labels(req.op).inc();

@@ -2,15 +2,25 @@
  * The internal router: node-to-node requests over persistent TCP connections on their own
  * port, never exposed publicly.
  *
- * - Authenticated: the server sends a random nonce, the client answers with
- *   HMAC-SHA256(cluster secret, nonce); nothing else is read before that checks out.
+ * - Mutually authenticated, bound to the connection: the client sends a nonce `c`, the server
+ *   answers a nonce `s` and HMAC-SHA256(secret, "server"|c|s), the client checks it and answers
+ *   HMAC-SHA256(secret, "client"|c|s). A client never sends a request to a server that did not
+ *   prove the secret; a proof seen on one connection is worthless on another (fresh nonces on
+ *   both sides) and cannot be reflected (the role is in the MAC). This does not protect against
+ *   an active man in the middle that forwards the whole handshake (that needs TLS or a MAC per
+ *   message); the router port is internal only.
+ * - Bounded before auth: at most `maxUnauthenticated` connections still proving themselves, at
+ *   most `maxPreAuthBytes` per line before auth, an auth deadline; the first bad line destroys
+ *   the socket and nothing after it is parsed. Every failure goes to `onAuthFailure`.
  * - Multiplexed: many requests in flight per connection, matched by id.
  * - Batched: every message written in one event-loop turn leaves in one write.
  * - Bounded: at most `maxInflight` requests per peer and `maxBufferedBytes` waiting to be
  *   written; past either a request fails at once with `RouterOverloaded` (the caller sheds
- *   with 503 + Retry-After) instead of queueing.
+ *   with 503 + Retry-After) instead of queueing. A peer that stops reading its replies is
+ *   dropped once `maxReplyBufferedBytes` wait to be written to it.
  *
- * Wire format: one JSON object per line. Requests `{"i":id,…}`, replies `{"r":id,…}`.
+ * Wire format: one JSON object per line. Handshake `{"hello":c}`, `{"nonce":s,"proof":…}`,
+ * `{"auth":…}`; then requests `{"i":id,…}`, replies `{"r":id,…}`.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
@@ -44,35 +54,82 @@ export const DEFAULT_ROUTER_LIMITS: RouterLimits = {
 
 const MAX_LINE = 1024 * 1024;
 
-function proof(secret: string, nonce: string): Buffer {
-  return createHmac("sha256", secret).update(nonce).digest();
+/** Why a handshake failed; the `reason` label of edition_router_auth_failures_total. */
+export type AuthFailureReason =
+  | "bad_proof"
+  | "bad_server_proof"
+  | "malformed"
+  | "preauth_bytes"
+  | "deadline"
+  | "too_many_unauthenticated";
+
+export type AuthFailureHandler = (reason: AuthFailureReason, remote: string) => void;
+
+export interface RouterServerLimits {
+  readonly maxUnauthenticated: number;
+  readonly maxPreAuthBytes: number;
+  readonly authDeadlineMs: number;
+  readonly maxReplyBufferedBytes: number;
+}
+
+export const DEFAULT_ROUTER_SERVER_LIMITS: RouterServerLimits = {
+  maxUnauthenticated: 64,
+  maxPreAuthBytes: 512,
+  authDeadlineMs: 2_000,
+  maxReplyBufferedBytes: 32 * 1024 * 1024,
+};
+
+const NONCE_HEX = /^[0-9a-f]{32}$/;
+
+function proof(secret: string, role: "server" | "client", c: string, s: string): Buffer {
+  return createHmac("sha256", secret).update(`${role}|${c}|${s}`).digest();
+}
+
+function proofMatches(given: unknown, want: Buffer): boolean {
+  if (typeof given !== "string" || given.length !== want.length * 2) return false;
+  const g = Buffer.from(given, "hex");
+  return g.length === want.length && timingSafeEqual(g, want);
 }
 
 /**
  * Reads one JSON object per line, bounded: a line past MAX_LINE, or one that is not JSON,
  * destroys the socket (a peer that speaks anything else is not one of ours).
  */
-function onMessages(socket: Socket, cb: (msg: RouterMessage) => void): void {
+function onMessages(
+  socket: Socket,
+  cb: (msg: RouterMessage) => void,
+  maxLine: () => number,
+  onBad: (kind: "long" | "json") => void,
+): void {
   let buf = "";
   socket.setEncoding("utf8");
+  const bad = (kind: "long" | "json") => {
+    buf = "";
+    onBad(kind);
+    socket.destroy();
+  };
   socket.on("data", (chunk: string) => {
+    if (socket.destroyed) return;
     buf += chunk;
     let nl = buf.indexOf("\n");
     let start = 0;
     while (nl >= 0) {
+      if (nl - start > maxLine()) return bad("long");
       let msg: RouterMessage;
       try {
         msg = JSON.parse(buf.slice(start, nl)) as RouterMessage;
       } catch {
-        socket.destroy();
-        return;
+        return bad("json");
       }
+      if (msg === null || typeof msg !== "object") return bad("json");
       cb(msg);
+      // A failed handshake destroys the socket: nothing after it is parsed.
+      if (socket.destroyed) return;
       start = nl + 1;
       nl = buf.indexOf("\n", start);
     }
     buf = buf.slice(start);
-    if (buf.length > MAX_LINE) socket.destroy();
+    if (buf.length > maxLine()) bad("long");
   });
 }
 
@@ -120,43 +177,87 @@ class BatchedWriter {
 export class RouterServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  private unauthenticated = 0;
 
-  constructor(secret: string, handler: RouterHandler, onError: (err: unknown) => void) {
+  constructor(
+    secret: string,
+    handler: RouterHandler,
+    onError: (err: unknown) => void,
+    onAuthFailure: AuthFailureHandler = () => {},
+    limits: RouterServerLimits = DEFAULT_ROUTER_SERVER_LIMITS,
+  ) {
     this.server = createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on("close", () => this.sockets.delete(socket));
+      const remote = socket.remoteAddress ?? "unknown";
+      // on, not once: a second error on a socket must not become an uncaught exception.
       socket.on("error", () => socket.destroy());
-      socket.setNoDelay(true);
-      const nonce = randomBytes(16).toString("hex");
-      const writer = new BatchedWriter(socket);
+      if (this.unauthenticated >= limits.maxUnauthenticated) {
+        onAuthFailure("too_many_unauthenticated", remote);
+        socket.destroy();
+        return;
+      }
+      this.unauthenticated++;
+      this.sockets.add(socket);
       let authed = false;
-      // Unauthenticated peers get a short window to prove themselves.
-      const authTimer = setTimeout(() => socket.destroy(), 5_000);
-      socket.write(`${JSON.stringify({ nonce })}\n`);
-      onMessages(socket, (msg) => {
-        if (!authed) {
-          const given =
-            typeof msg.auth === "string" ? Buffer.from(msg.auth, "hex") : Buffer.alloc(0);
-          const want = proof(secret, nonce);
-          if (given.length !== want.length || !timingSafeEqual(given, want)) {
-            socket.destroy();
+      let failed = false;
+      const fail = (reason: AuthFailureReason) => {
+        if (authed || failed) return;
+        failed = true;
+        onAuthFailure(reason, remote);
+        socket.destroy();
+      };
+      socket.on("close", () => {
+        this.sockets.delete(socket);
+        if (!authed) this.unauthenticated--;
+        clearTimeout(authTimer);
+      });
+      socket.setNoDelay(true);
+      const nonceS = randomBytes(16).toString("hex");
+      let nonceC: string | undefined;
+      const writer = new BatchedWriter(socket);
+      const authTimer = setTimeout(() => fail("deadline"), limits.authDeadlineMs);
+      onMessages(
+        socket,
+        (msg) => {
+          if (!authed) {
+            if (nonceC === undefined) {
+              if (typeof msg.hello !== "string" || !NONCE_HEX.test(msg.hello)) {
+                return fail("malformed");
+              }
+              nonceC = msg.hello;
+              const p = proof(secret, "server", nonceC, nonceS).toString("hex");
+              socket.write(`${JSON.stringify({ nonce: nonceS, proof: p })}\n`);
+              return;
+            }
+            if (!proofMatches(msg.auth, proof(secret, "client", nonceC, nonceS))) {
+              return fail("bad_proof");
+            }
+            authed = true;
+            this.unauthenticated--;
+            clearTimeout(authTimer);
             return;
           }
-          authed = true;
-          clearTimeout(authTimer);
-          return;
-        }
-        const id = msg.i;
-        Promise.resolve()
-          .then(() => handler(msg))
-          .then(
-            (reply) => writer.write(JSON.stringify({ ...reply, r: id })),
-            (err: unknown) => {
-              onError(err);
-              writer.write(JSON.stringify({ r: id, error: String(err) }));
-            },
-          );
-      });
+          const id = msg.i;
+          const reply = (line: string) => {
+            // A peer that does not read its replies is dropped rather than buffered for.
+            if (writer.buffered > limits.maxReplyBufferedBytes) {
+              socket.destroy();
+              return;
+            }
+            writer.write(line);
+          };
+          Promise.resolve()
+            .then(() => handler(msg))
+            .then(
+              (r) => reply(JSON.stringify({ ...r, r: id })),
+              (err: unknown) => {
+                onError(err);
+                reply(JSON.stringify({ r: id, error: String(err) }));
+              },
+            );
+        },
+        () => (authed ? MAX_LINE : limits.maxPreAuthBytes),
+        (kind) => fail(kind === "long" ? "preauth_bytes" : "malformed"),
+      );
     });
   }
 
@@ -196,6 +297,7 @@ class PeerConnection {
     private readonly address: string,
     private readonly secret: string,
     private readonly limits: RouterLimits,
+    private readonly onAuthFailure: AuthFailureHandler,
   ) {}
 
   request(msg: RouterMessage): Promise<RouterMessage> {
@@ -235,29 +337,47 @@ class PeerConnection {
     const socket = createConnection({ host, port: Number(portText) });
     socket.setNoDelay(true);
     this.socket = socket;
-    // Requests made before the server's nonce arrives wait in the held writer.
+    // Requests made before the server has proved the secret wait in the held writer.
     const writer = new BatchedWriter(socket, true);
     this.writer = writer;
     let ready = false;
     this.heardAt = Date.now();
-    onMessages(socket, (msg) => {
-      if (this.socket === socket) this.heardAt = Date.now();
-      if (!ready) {
-        if (typeof msg.nonce !== "string") {
-          socket.destroy();
+    const nonceC = randomBytes(16).toString("hex");
+    socket.write(`${JSON.stringify({ hello: nonceC })}\n`);
+    const refuse = () => {
+      this.onAuthFailure("bad_server_proof", this.address);
+      socket.destroy();
+    };
+    onMessages(
+      socket,
+      (msg) => {
+        if (this.socket === socket) this.heardAt = Date.now();
+        if (!ready) {
+          const nonceS = msg.nonce;
+          if (
+            typeof nonceS !== "string" ||
+            !NONCE_HEX.test(nonceS) ||
+            !proofMatches(msg.proof, proof(this.secret, "server", nonceC, nonceS))
+          ) {
+            return refuse();
+          }
+          ready = true;
+          const p = proof(this.secret, "client", nonceC, nonceS).toString("hex");
+          writer.release(JSON.stringify({ auth: p }));
           return;
         }
-        ready = true;
-        writer.release(JSON.stringify({ auth: proof(this.secret, msg.nonce).toString("hex") }));
-        return;
-      }
-      const f = this.inflight.get(msg.r as number);
-      if (f === undefined) return;
-      this.inflight.delete(msg.r as number);
-      clearTimeout(f.timer);
-      if (typeof msg.error === "string") f.reject(new Error(msg.error));
-      else f.resolve(msg);
-    });
+        const f = this.inflight.get(msg.r as number);
+        if (f === undefined) return;
+        this.inflight.delete(msg.r as number);
+        clearTimeout(f.timer);
+        if (typeof msg.error === "string") f.reject(new Error(msg.error));
+        else f.resolve(msg);
+      },
+      () => (ready ? MAX_LINE : DEFAULT_ROUTER_SERVER_LIMITS.maxPreAuthBytes),
+      () => {
+        if (!ready) refuse();
+      },
+    );
     const fail = () => this.drop(socket);
     socket.on("error", fail);
     socket.on("close", fail);
@@ -302,12 +422,13 @@ export class RouterPeers {
   constructor(
     private readonly secret: string,
     private readonly limits: RouterLimits = DEFAULT_ROUTER_LIMITS,
+    private readonly onAuthFailure: AuthFailureHandler = () => {},
   ) {}
 
   request(address: string, msg: RouterMessage): Promise<RouterMessage> {
     let p = this.peers.get(address);
     if (p === undefined) {
-      p = new PeerConnection(address, this.secret, this.limits);
+      p = new PeerConnection(address, this.secret, this.limits, this.onAuthFailure);
       this.peers.set(address, p);
     }
     return p.request(msg);

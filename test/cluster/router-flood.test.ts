@@ -89,7 +89,11 @@ describe("router flood", () => {
     );
     assert.ok(report.opened >= 100, `the flood ran (${report.opened} connections)`);
     assert.equal(report.closed, report.opened, "the node closed every flood connection");
-    assert.ok(flooded <= 2 * idle, `under flood ${flooded} ms > 2 × idle ${idle} ms`);
+    // Idle is floored at 1 ms: medians here are 0.15–0.25 ms, where another test file running
+    // beside this one (npm test runs two at a time on 2 cores) moves them 3×. The regression
+    // this guards against is of another order: the old router put ping p50 at 189 ms.
+    const base = Math.max(idle, 1);
+    assert.ok(flooded <= 2 * base, `under flood ${flooded} ms > 2 × idle ${base} ms`);
     const metrics = await (await fetch(`${node.adminUrl}/metrics`)).text();
     const refused = metrics
       .split("\n")

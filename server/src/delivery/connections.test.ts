@@ -294,28 +294,41 @@ describe("Connections: the client's life", () => {
     const s = n.connect();
     await n.hello(s);
     const endpoint = await n.register(s, CHID_A);
-    const chB = await n.register(s, CHID_B);
     await n.put(endpoint, "version=100");
-    await n.put(chB, "version=7");
     n.store.hold("ack");
     n.frame(s, { messageType: "ack", updates: [{ channelID: CHID_A_NORM, version: 100 }] });
     await settle();
     const before = s.sent.length;
     // The owner asks the holder to flush again (cluster-presence.ts) before the ack landed.
     await n.connections.flush(s);
-    const again = s.sent.slice(before);
-    assert.deepEqual(
-      again,
-      [`{"messageType":"notification","updates":[{"channelID":"${CHID_B}","version":7}]}`],
-      "only the unacked channel is flushed again",
-    );
+    assert.deepEqual(s.sent.slice(before), [], "the acked update is not handed back");
     n.store.release("ack");
     await settle();
-    // A newer update for the acked channel still goes out.
+    // A newer update for the channel still goes out.
     await n.put(endpoint, "version=101");
     assert.equal(
       s.sent.at(-1),
       `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":101}]}`,
+    );
+  });
+
+  it("a flush asked for again right after a direct delivery does not send that update twice", async () => {
+    const n = node();
+    const s = n.connect();
+    const uaid = await n.hello(s);
+    const endpoint = await n.register(s, CHID_A);
+    assert.equal((await n.put(endpoint, "version=100")).status, 200);
+    const before = s.sent.length;
+    // No ack yet: the update is still pending when the owner asks for a flush again.
+    await n.connections.flush(s);
+    assert.deepEqual(s.sent.slice(before), [], "not re-sent on the same socket");
+    // A reconnecting client (a new socket) still gets it.
+    n.connections.closed(s, 1006);
+    const s2 = n.connect();
+    await n.hello(s2, uaid, [CHID_A]);
+    assert.equal(
+      s2.sent.at(-1),
+      `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":100}]}`,
     );
   });
 
@@ -558,10 +571,11 @@ describe("Connections: frames that arrive while a hello resolves", () => {
     assert.equal((await n.put(endpoint, "version=2")).status, 200);
     n.store.release("pending");
     await settle();
-    // Direct delivery of 2, then the flush (which now holds 2): a duplicate, never a loss.
+    // Direct delivery of 2; the flush (which now holds 2) does not send it again on this
+    // socket: "unacked updates are not re-sent on the same socket".
     assert.deepEqual(
       s2.sent.slice(1).map((t) => json(t).updates),
-      [[{ channelID: CHID_B, version: 2 }], [{ channelID: CHID_B, version: 2 }]],
+      [[{ channelID: CHID_B, version: 2 }]],
     );
   });
 });

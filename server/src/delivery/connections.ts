@@ -11,6 +11,7 @@ import { Close, LimitErrno } from "../protocol/errors.js";
 import { decideUaid } from "../protocol/hello.js";
 import { normalizeUuid } from "../protocol/ids.js";
 import {
+  directUpdate,
   errorReply,
   helloReply,
   notificationPages,
@@ -78,7 +79,7 @@ export class Connections<S> {
     s.lastFrameAt = s.openedAt;
     s.ip = "";
     s.backlog = 0;
-    s.acked = undefined;
+    s.sent = undefined;
     return s;
   }
 
@@ -343,13 +344,14 @@ export class Connections<S> {
       return;
     }
     try {
-      const pending = notAcked(await this.d.store.pending(c.uaid), c.acked);
+      const pending = notSent(await this.d.store.pending(c.uaid), c.sent);
       if (pending.length === 0 || isClosed(c)) return;
       for (const frame of notificationPages(pending, this.d.limits.maxNotificationBytes)) {
         const r = this.d.ops.send(socket, frame);
         if (r === SendResult.dropped) this.slowConsumer(socket);
         if (r !== SendResult.ok && r !== SendResult.buffered) return;
       }
+      for (const p of pending) markSent(c, p.channelID, p.version);
       this.d.metrics.notifications.flushed.inc(pending.length);
     } catch (err) {
       this.d.metrics.storeErrors.labels("pending").inc();
@@ -407,7 +409,11 @@ export class Connections<S> {
   /** Hands a routed notification frame to a local socket; true when it took it. */
   sendFrame(socket: S, frame: string): boolean {
     const r = this.d.ops.send(socket, frame);
-    if (r === SendResult.ok || r === SendResult.buffered) return true;
+    if (r === SendResult.ok || r === SendResult.buffered) {
+      const u = directUpdate(frame);
+      if (u !== undefined) markSent(this.d.ops.conn(socket), u.channelID, u.version);
+      return true;
+    }
     if (r === SendResult.dropped) this.slowConsumer(socket);
     return false;
   }
@@ -471,7 +477,7 @@ export class Connections<S> {
     st: Extract<Step, { do: "unregister" }>,
   ): Promise<void> {
     if (st.channel !== undefined) {
-      c.acked?.delete(st.channel);
+      c.sent?.delete(st.channel);
       try {
         await this.d.store.unregister(c.uaid!, st.channel);
         if (c.webpush) await this.d.webpush?.queue.dropChannel(c.uaid!, st.channel);
@@ -490,12 +496,6 @@ export class Connections<S> {
   }
 
   private async ack(c: Conn, st: Extract<Step, { do: "ack" }>): Promise<void> {
-    // Before the store write: a flush that read the store earlier must already skip these.
-    c.acked ??= new Map();
-    for (const u of st.updates) {
-      const seen = c.acked.get(u.channel);
-      if (seen === undefined || u.version > seen) c.acked.set(u.channel, u.version);
-    }
     try {
       await this.d.store.ack(c.uaid!, st.updates);
       this.d.metrics.notifications.acked.inc(st.updates.length);
@@ -570,11 +570,13 @@ function closeReason(code: number): string {
   }
 }
 
-/** The pending updates the socket has not acked already (`Conn.acked`). */
-function notAcked(pending: readonly PendingUpdate[], acked: Map<string, bigint> | undefined) {
-  if (acked === undefined) return pending;
-  return pending.filter((p) => {
-    const seen = acked.get(normalizeUuid(p.channelID) ?? p.channelID);
-    return seen === undefined || p.version > seen;
-  });
+/** The pending updates not already sent on this socket (`Conn.sent`). */
+function notSent(pending: readonly PendingUpdate[], sent: Map<string, bigint> | undefined) {
+  if (sent === undefined) return pending;
+  return pending.filter((p) => sent.get(normalizeUuid(p.channelID) ?? p.channelID) !== p.version);
+}
+
+function markSent(c: Conn, channelID: string, version: bigint): void {
+  c.sent ??= new Map();
+  c.sent.set(normalizeUuid(channelID) ?? channelID, version);
 }

@@ -26,13 +26,14 @@ export interface Conn extends Session {
    */
   backlog: number;
   /**
-   * SimplePush: the highest version this socket acked, per normalised channelID (made on the
-   * first ack). A flush never sends an update the client already acked on this socket, even
-   * while that ack is still on its way to the store: a flush asked for again after a routing
-   * change reads the store first, and must not hand the client back what it just acked.
-   * Bounded by the channels of the UAID (an unregister removes its entry).
+   * SimplePush: the version last sent on this socket, per normalised channelID (made on the
+   * first update sent). A flush skips a pending update this socket was already sent, so the
+   * flush asked for again after a routing change (it reads the store, where an update stays
+   * until its ack lands) never hands the client back what it got directly or already acked:
+   * "unacked updates are not re-sent on the same socket". Bounded by the UAID's channels (an
+   * unregister removes its entry).
    */
-  acked: Map<string, bigint> | undefined;
+  sent: Map<string, bigint> | undefined;
 }
 
 export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { Close, ReplyError } from "./errors.js";
 import { parseJson } from "./json.js";
 import {
+  directUpdate,
   errorReply,
   helloReply,
   notification,
@@ -260,5 +261,28 @@ describe("notificationPages", () => {
       if (max === 1 << 20) assert.deepEqual(frames, [notification(updates)]);
     }
     assert.deepEqual(notificationPages([], 1024), []);
+  });
+});
+
+describe("directUpdate", () => {
+  it("reads back the channel and exact version of a direct notification, and nothing else", () => {
+    const ch = "AAAAAAAA-0000-4000-8000-00000000000A";
+    assert.deepEqual(
+      directUpdate(notification([{ channelID: ch, version: 18446744073709551615n, data: "x" }])),
+      { channelID: ch, version: 18446744073709551615n },
+    );
+    assert.deepEqual(directUpdate(notification([{ channelID: ch, version: 0n }])), {
+      channelID: ch,
+      version: 0n,
+    });
+    assert.equal(
+      directUpdate('{"messageType":"notification","channelID":"x","version":"id"}'),
+      undefined,
+    );
+    assert.equal(directUpdate("{}"), undefined);
+    assert.equal(
+      directUpdate('{"messageType":"notification","updates":[{"channelID":"x"}]}'),
+      undefined,
+    );
   });
 });

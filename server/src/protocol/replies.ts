@@ -62,6 +62,28 @@ export function notification(updates: readonly Update[]): string {
   return `${s}]}`;
 }
 
+const DIRECT_HEAD = '{"messageType":"notification","updates":[{"channelID":"';
+
+/**
+ * The channel and version of a direct-delivery frame built by `notification([one update])`
+ * (its exact layout), or undefined for any other frame (a Web Push one, a flush page). Cheap:
+ * two `indexOf`s and a slice, no JSON parse, since it runs on every direct delivery.
+ */
+export function directUpdate(frame: string): { channelID: string; version: bigint } | undefined {
+  if (!frame.startsWith(DIRECT_HEAD)) return undefined;
+  const idEnd = frame.indexOf('"', DIRECT_HEAD.length);
+  const vStart = idEnd + ',"version":'.length + 1;
+  if (idEnd < 0 || frame.slice(idEnd, vStart) !== '","version":') return undefined;
+  let vEnd = vStart;
+  while (vEnd < frame.length && frame.charCodeAt(vEnd) >= 48 && frame.charCodeAt(vEnd) <= 57)
+    vEnd++;
+  if (vEnd === vStart) return undefined;
+  return {
+    channelID: frame.slice(DIRECT_HEAD.length, idEnd),
+    version: BigInt(frame.slice(vStart, vEnd)),
+  };
+}
+
 export const PING_REPLY = "{}";
 
 /**

@@ -29,7 +29,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         if (err) {
           reject(
             new Error(
-              `${cmd} ${args.join(" ")} failed (${err.message.split("\n")[0]}):\n${stderr}`,
+              `${cmd} ${args.join(" ")} failed (${err.message.split("\n")[0]}):\n${stderr}\n${stdout.slice(-6000)}`,
             ),
           );
         } else resolve(stdout);

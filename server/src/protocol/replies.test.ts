@@ -269,11 +269,12 @@ describe("directUpdate", () => {
     const ch = "AAAAAAAA-0000-4000-8000-00000000000A";
     assert.deepEqual(
       directUpdate(notification([{ channelID: ch, version: 18446744073709551615n, data: "x" }])),
-      { channelID: ch, version: 18446744073709551615n },
+      { channelID: ch, version: 18446744073709551615n, data: true },
     );
     assert.deepEqual(directUpdate(notification([{ channelID: ch, version: 0n }])), {
       channelID: ch,
       version: 0n,
+      data: false,
     });
     assert.equal(
       directUpdate('{"messageType":"notification","channelID":"x","version":"id"}'),

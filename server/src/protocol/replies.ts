@@ -69,7 +69,9 @@ const DIRECT_HEAD = '{"messageType":"notification","updates":[{"channelID":"';
  * (its exact layout), or undefined for any other frame (a Web Push one, a flush page). Cheap:
  * two `indexOf`s and a slice, no JSON parse, since it runs on every direct delivery.
  */
-export function directUpdate(frame: string): { channelID: string; version: bigint } | undefined {
+export function directUpdate(
+  frame: string,
+): { channelID: string; version: bigint; data: boolean } | undefined {
   if (!frame.startsWith(DIRECT_HEAD)) return undefined;
   const idEnd = frame.indexOf('"', DIRECT_HEAD.length);
   const vStart = idEnd + ',"version":'.length + 1;
@@ -81,6 +83,7 @@ export function directUpdate(frame: string): { channelID: string; version: bigin
   return {
     channelID: frame.slice(DIRECT_HEAD.length, idEnd),
     version: BigInt(frame.slice(vStart, vEnd)),
+    data: frame.charCodeAt(vEnd) === 44, // ',': a "data" key follows
   };
 }
 

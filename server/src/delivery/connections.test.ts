@@ -9,7 +9,6 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { TokenCodec } from "../endpoint/token.js";
 import { createMetrics } from "../metrics.js";
-import { notification } from "../protocol/replies.js";
 import { MemoryPresence } from "../routing/presence-memory.js";
 import { MemoryStore } from "../storage/memory-store.js";
 import {
@@ -311,25 +310,6 @@ describe("Connections: the client's life", () => {
       s.sent.at(-1),
       `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":101}]}`,
     );
-  });
-
-  it("a direct delivery that arrives after the flush sent the same update is not sent twice (with data it still goes)", async () => {
-    const n = node();
-    const s = n.connect();
-    const uaid = await n.hello(s);
-    await n.register(s, CHID_A);
-    // The PUT is stored, the flush reads and sends it, and only then its route arrives.
-    await n.store.inner.savePending(uaid, CHID_A_NORM, CHID_A, 100n, 60);
-    await n.connections.flush(s);
-    const before = s.sent.length;
-    assert.equal(
-      n.connections.sendFrame(s, notification([{ channelID: CHID_A, version: 100n }])),
-      true,
-    );
-    assert.deepEqual(s.sent.slice(before), [], "the socket already has it");
-    const withData = notification([{ channelID: CHID_A, version: 100n, data: "hi" }]);
-    assert.equal(n.connections.sendFrame(s, withData), true);
-    assert.deepEqual(s.sent.slice(before), [withData], "data is never in a flush, so it goes");
   });
 
   it("a flush asked for again right after a direct delivery does not send that update twice", async () => {

@@ -408,14 +408,9 @@ export class Connections<S> {
 
   /** Hands a routed notification frame to a local socket; true when it took it. */
   sendFrame(socket: S, frame: string): boolean {
-    const u = directUpdate(frame);
-    // The flush may have sent this very update already (the PUT was stored before the flush
-    // read the store, and its route arrived after): the socket has it. One with data still
-    // goes, since a flush carries no data.
-    if (u !== undefined && !u.data && alreadySent(this.d.ops.conn(socket), u.channelID, u.version))
-      return true;
     const r = this.d.ops.send(socket, frame);
     if (r === SendResult.ok || r === SendResult.buffered) {
+      const u = directUpdate(frame);
       if (u !== undefined) markSent(this.d.ops.conn(socket), u.channelID, u.version);
       return true;
     }
@@ -579,10 +574,6 @@ function closeReason(code: number): string {
 function notSent(pending: readonly PendingUpdate[], sent: Map<string, bigint> | undefined) {
   if (sent === undefined) return pending;
   return pending.filter((p) => sent.get(normalizeUuid(p.channelID) ?? p.channelID) !== p.version);
-}
-
-function alreadySent(c: Conn, channelID: string, version: bigint): boolean {
-  return c.sent !== undefined && c.sent.get(normalizeUuid(channelID) ?? channelID) === version;
 }
 
 function markSent(c: Conn, channelID: string, version: bigint): void {

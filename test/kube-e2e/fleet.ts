@@ -19,6 +19,8 @@ interface Frame {
 }
 
 const HANDSHAKE_MS = 5_000;
+/** How long a first connection may be refused before the Service counts as broken. */
+const START_RETRY_MS = 20_000;
 
 export class E2eClient {
   uaid = "";
@@ -33,6 +35,8 @@ export class E2eClient {
   private ws: WebSocket | undefined;
   private stopped = false;
   private reconnecting = false;
+  /** A failed first attempt is retried by start(), not by the reconnect loop. */
+  private starting = false;
 
   constructor(
     /** Where a first connection goes (a per-node Service, or the region's). */
@@ -46,8 +50,27 @@ export class E2eClient {
     return this.ws?.readyState === WebSocket.OPEN && !this.reconnecting;
   }
 
+  /**
+   * Connects (retrying while the Service is not routed yet: kube-proxy programs a NodePort a
+   * moment after its pod turns Ready, and until then the port refuses), then registers.
+   */
   async start(): Promise<void> {
-    await this.connect(this.firstUrl);
+    const deadline = Date.now() + START_RETRY_MS;
+    this.starting = true;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.connect(this.firstUrl);
+          break;
+        } catch (err) {
+          this.ws?.terminate();
+          if (Date.now() >= deadline || attempt >= 100) throw err;
+          await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 500)));
+        }
+      }
+    } finally {
+      this.starting = false;
+    }
     const reply = await this.request(
       { messageType: "register", channelID: this.channelID },
       "register",
@@ -145,7 +168,7 @@ export class E2eClient {
 
   private onClose(ws: WebSocket): void {
     for (const p of this.pending.splice(0)) p.reject(new Error("socket closed"));
-    if (this.stopped || ws !== this.ws) return;
+    if (this.stopped || this.starting || ws !== this.ws) return;
     this.closes++;
     this.closedAt ??= Date.now();
     void this.reconnect();

@@ -165,7 +165,7 @@ describe("RedisStore through Sentinel", () => {
 
     await setup.master.stop("SIGKILL");
     await rejectsFast(() => store.pending(uaid), 1000, "pending() with the master gone");
-    await recovered(store, 20_000);
+    await recovered(store, 30_000);
     const master = await redisCommand(setup.sentinel.port, [
       "SENTINEL",
       "GET-MASTER-ADDR-BY-NAME",

@@ -1,0 +1,95 @@
+/**
+ * One adoption pass, as reconcile runs it after the failover decision (`failover.ts`):
+ * plan (`adoption.ts`) → take the Redis steps (`region-redis.ts`) → the region records to
+ * publish into every region's etcd. A step that fails leaves its region's status as it was
+ * (decided again next pass) and is reported as a Warning event.
+ */
+import {
+  type AdoptionStatus,
+  planAdoption,
+  type RegionReplication,
+  regionRecords,
+} from "./adoption.js";
+import type { FailoverEvent, RegionHealth, RegionStateRecord } from "./failover.js";
+import type { MemberRecord } from "./region-etcd.js";
+import type { RegionRedis } from "./region-redis.js";
+
+export interface AdoptionPassInput {
+  readonly regions: readonly RegionReplication[];
+  /** Published failover states (`publishedRecord` of `decideFailover`'s result). */
+  readonly failover: Readonly<Record<string, RegionStateRecord>>;
+  readonly previous: Readonly<Record<string, AdoptionStatus | undefined>>;
+  readonly now: Date;
+}
+
+export interface AdoptionPassResult {
+  readonly adoption: Record<string, AdoptionStatus>;
+  readonly records: Record<string, RegionStateRecord>;
+  readonly events: FailoverEvent[];
+  /** Replication lag per region with a connected replica (bytes). */
+  readonly lagBytes: Record<string, number>;
+}
+
+export async function adoptionPass(
+  redis: RegionRedis,
+  input: AdoptionPassInput,
+): Promise<AdoptionPassResult> {
+  const adoption: Record<string, AdoptionStatus> = {};
+  for (const r of input.regions) {
+    const p = input.previous[r.name];
+    if (p !== undefined) adoption[r.name] = p;
+  }
+  const events: FailoverEvent[] = [];
+  const steps = planAdoption(input);
+  await Promise.all(
+    steps.map(async (s) => {
+      try {
+        await redis.run(s.step);
+        adoption[s.step.region] = s.next;
+        events.push({
+          region: s.step.region,
+          type: "Normal",
+          reason: s.reason,
+          message: s.message,
+        });
+      } catch (err) {
+        events.push({
+          region: s.step.region,
+          type: "Warning",
+          reason: s.step.kind === "promote" ? "PromotionFailed" : "HandBackFailed",
+          message: `region ${s.step.region}: ${s.step.kind} failed (retried): ${err instanceof Error ? err.message : String(err)}`,
+        });
+      }
+    }),
+  );
+  const lagBytes: Record<string, number> = {};
+  await Promise.all(
+    input.regions.map(async (r) => {
+      if (r.replica === undefined || adoption[r.name]?.phase === "adopted") return;
+      const lag = await redis.lagBytes(r.primaryUrl);
+      if (lag !== undefined) lagBytes[r.name] = lag;
+    }),
+  );
+  return {
+    adoption,
+    records: regionRecords(input.regions, input.failover, adoption),
+    events,
+    lagBytes,
+  };
+}
+
+/** Region health from its etcd alone (members not draining): for runs without pods to count. */
+export function healthFromMembers(
+  name: string,
+  desiredNodes: number,
+  maxConnections: number,
+  members: readonly MemberRecord[] | undefined,
+): RegionHealth {
+  return {
+    name,
+    desiredNodes,
+    readyNodes: members?.filter((m) => !m.draining).length ?? 0,
+    reachable: members !== undefined,
+    capacity: desiredNodes * maxConnections,
+  };
+}

@@ -20,7 +20,7 @@ import { Connections } from "./delivery/connections.js";
 import { type DeliverDeps, deliverUpdate } from "./delivery/deliver.js";
 import { deleteMessage, deliverPush } from "./delivery/webpush-deliver.js";
 import { WebPushSide } from "./delivery/webpush-side.js";
-import { foreignUpdates } from "./endpoint/forward.js";
+import { foreignUpdates, forwardUpdate } from "./endpoint/forward.js";
 import { randomTokenKey, TokenCodec } from "./endpoint/token.js";
 import { WebPushTokens } from "./endpoint/webpush-token.js";
 import { createLogger, type Logger } from "./log.js";
@@ -326,7 +326,7 @@ export async function startNode(
   );
   // Before the endpoint's catch-all 404, which would otherwise answer GET /demo.
   if (config.demoPage) attachDemoPage(app);
-  attachEndpoint(app, (input) => deliverUpdate(deliverDeps, input), metrics, {
+  attachEndpoint(app, (input) => endpointUpdate(adoption, deliverDeps, input), metrics, {
     corsOrigin: config.corsOrigin,
     retryAfterSeconds: 5,
   });
@@ -438,6 +438,19 @@ export async function startNode(
       return { closed, leftAtDeadline: left };
     },
   };
+}
+
+/**
+ * A PUT to this node: while this region is adopted by another (failed over, our Redis not
+ * handed back yet), it is forwarded to the adopter, which serves our data meanwhile.
+ */
+function endpointUpdate(
+  adoption: Adoption | undefined,
+  deps: DeliverDeps,
+  input: Parameters<typeof deliverUpdate>[1],
+): ReturnType<typeof deliverUpdate> {
+  const away = adoption?.adoptedElsewhere();
+  return away === undefined ? deliverUpdate(deps, input) : forwardUpdate(away, input, 5_000);
 }
 
 /** With etcd and Redis: the other regions' records and replicas; otherwise none. */

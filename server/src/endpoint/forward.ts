@@ -42,23 +42,34 @@ export function foreignUpdates(
     }
     const base = o.regions.endpointOf(target.region);
     if (base === undefined) return UNREACHABLE;
-    const url = `${base}/update/${input.token}${input.query === "" ? "" : `?${input.query}`}`;
-    try {
-      const r = await doFetch(url, {
-        method: "PUT",
-        headers: input.contentType === "" ? {} : { "content-type": input.contentType },
-        body: input.body,
-        signal: AbortSignal.timeout(o.timeoutMs),
-        redirect: "manual",
-      });
-      const text = (await r.text()).slice(0, 200);
-      if (r.status === 201) return { status: 200 };
-      if (!PASSED.has(r.status)) return UNREACHABLE;
-      return r.status < 300
-        ? { status: r.status as UpdateStatus }
-        : { status: r.status as UpdateStatus, reason: text.trim() || undefined };
-    } catch {
-      return UNREACHABLE;
-    }
+    return forwardUpdate(base, input, o.timeoutMs, doFetch);
   };
+}
+
+/** The PUT sent on to `base` (another region's public endpoint); its answer is ours. */
+export async function forwardUpdate(
+  base: string,
+  input: UpdateInput,
+  timeoutMs: number,
+  doFetch: typeof fetch = fetch,
+): Promise<UpdateResult> {
+  if (base === "") return UNREACHABLE;
+  const url = `${base}/update/${input.token}${input.query === "" ? "" : `?${input.query}`}`;
+  try {
+    const r = await doFetch(url, {
+      method: "PUT",
+      headers: input.contentType === "" ? {} : { "content-type": input.contentType },
+      body: input.body,
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: "manual",
+    });
+    const text = (await r.text()).slice(0, 200);
+    if (r.status === 201) return { status: 200 };
+    if (!PASSED.has(r.status)) return UNREACHABLE;
+    return r.status < 300
+      ? { status: r.status as UpdateStatus }
+      : { status: r.status as UpdateStatus, reason: text.trim() || undefined };
+  } catch {
+    return UNREACHABLE;
+  }
 }

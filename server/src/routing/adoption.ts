@@ -28,6 +28,8 @@ export interface AdoptionOptions {
 
 export class Adoption {
   private readonly records = new Map<string, RegionRecord>();
+  /** This region's own record: while it is adopted elsewhere, its PUTs go there. */
+  private own: RegionRecord | undefined;
   /** Open store clients by replica URL. */
   private readonly stores = new Map<string, RedisStore>();
   private readonly opening = new Set<string>();
@@ -71,6 +73,15 @@ export class Adoption {
     return this.stores.get(this.records.get(region)!.replicaUrl!);
   }
 
+  /**
+   * While this region is failed and adopted by another, its data is served there (ours is
+   * stale until the hand-back): the adopter's public base URL ("" when unknown).
+   */
+  adoptedElsewhere(): string | undefined {
+    const by = this.own?.state === "failed" ? this.own.adoptedBy : undefined;
+    return by === undefined ? undefined : (this.records.get(by)?.endpoint ?? "");
+  }
+
   /** The public base URL of `region`, for forwarded PUTs. */
   endpointOf(region: string): string | undefined {
     return this.records.get(region)?.endpoint;
@@ -96,7 +107,11 @@ export class Adoption {
   private apply(key: string, text: string | null): void {
     if (!key.startsWith(this.root)) return;
     const region = key.slice(this.root.length);
-    if (region === this.o.region || region.includes("/")) return;
+    if (region.includes("/")) return;
+    if (region === this.o.region) {
+      this.own = parseRegionRecord(text);
+      return;
+    }
     const wasAdopted = this.adopted(region);
     const rec = parseRegionRecord(text);
     if (rec === undefined) this.records.delete(region);
@@ -141,6 +156,7 @@ export class Adoption {
       }
       for (const region of [...this.records.keys()])
         if (!seen.has(region)) this.apply(this.root + region, null);
+      if (!seen.has(this.o.region)) this.own = undefined;
     } catch (err) {
       this.o.log.warn({ event: "etcd_error", op: "resync_regions", err: String(err) }, "etcd");
     }

@@ -10,6 +10,7 @@ import {
   type RegionReplication,
   regionRecords,
 } from "./adoption.js";
+import type { PushClusterSpec } from "./crd.js";
 import type { FailoverEvent, RegionHealth, RegionStateRecord } from "./failover.js";
 import type { MemberRecord } from "./region-etcd.js";
 import type { RegionRedis } from "./region-redis.js";
@@ -92,4 +93,16 @@ export function healthFromMembers(
     reachable: members !== undefined,
     capacity: desiredNodes * maxConnections,
   };
+}
+
+/** The replication layout of a spec: each region's Redis, its replica, its public URL. */
+export function replicationOf(spec: PushClusterSpec): RegionReplication[] {
+  return spec.regions.map((r) => ({
+    name: r.name,
+    primaryUrl: r.redis.url,
+    ...(r.redis.replica
+      ? { replica: { url: r.redis.replica.url, region: r.redis.replica.region } }
+      : {}),
+    ...(r.publicUrl ? { endpoint: r.publicUrl } : {}),
+  }));
 }

@@ -82,9 +82,15 @@ export class Adoption {
     return by === undefined ? undefined : (this.records.get(by)?.endpoint ?? "");
   }
 
-  /** The public base URL of `region`, for forwarded PUTs. */
+  /**
+   * Where PUTs for `region`'s tokens go: its public base URL, or while it is failed and
+   * adopted by a third region, that region's.
+   */
   endpointOf(region: string): string | undefined {
-    return this.records.get(region)?.endpoint;
+    const r = this.records.get(region);
+    const by = r?.state === "failed" ? r.adoptedBy : undefined;
+    if (by !== undefined && by !== this.o.region) return this.records.get(by)?.endpoint;
+    return r?.endpoint;
   }
 
   /**

@@ -36,6 +36,8 @@ class Device {
   received = 0n;
   socket: PushClient | undefined;
   stopped = false;
+  /** Offline (no reconnect) while set: its updates are stored, not delivered. */
+  asleep = false;
   /** Hellos answered 200 with another UAID (must stay 0). */
   uaidChanges = 0;
   constructor(readonly home: string) {}
@@ -113,6 +115,10 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
   const run = async (d: Device) => {
     let backoff = 50;
     while (!d.stopped) {
+      if (d.asleep) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
       const ok = (await session(d, d.home)) || (await session(d, other(d.home)));
       backoff = ok ? 50 : Math.min(backoff * 2, 400);
       if (!d.stopped) await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random())));
@@ -134,6 +140,14 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
     }
   };
   await deadline(() => devices.every((d) => d.servedBy === d.home), 20_000, "every device at home");
+  // A quarter of the devices go offline: what is accepted for them before the loss is only
+  // stored (202), in their region's Redis and, by replication, its replica.
+  const sleepers = devices.filter((_, i) => i % 4 === 0);
+  for (const d of sleepers) {
+    d.asleep = true;
+    await d.socket?.close();
+  }
+  await deadline(() => sleepers.every((d) => d.servedBy === ""), 10_000, "sleepers offline");
   // b's nodes recognise a's UAIDs from the replica they read, and refuse (503, keep the UAID)
   // rather than mint a new one while a is not adopted here.
   for (const n of regions.get("b").nodes) {
@@ -192,8 +206,10 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
   const before = [...latency];
 
   // Lose region a.
+  const storedBefore = sleepers.reduce((n, d) => n + (accepted.get(d)?.length ?? 0), 0);
   const lostAt = Date.now();
   await regions.kill("a");
+  for (const d of sleepers) d.asleep = false;
   const aDevices = devices.filter((d) => d.home === "a");
   await deadline(
     () =>
@@ -239,10 +255,14 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
   const finals = await Promise.all(
     devices.map(async (d) => {
       const v = ++version;
-      const r = await put(`${nodeOf(d.home).httpUrl}${new URL(d.endpoint).pathname}`, {
-        body: form({ version: v }),
-      });
-      return { d, v, status: r.status };
+      // As an app server does: a 503 (Retry-After) is tried again, a bounded number of times.
+      let status = 0;
+      for (let i = 0; i < 20 && (status === 0 || status === 503); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 250));
+        const url = `${nodeOf(d.home).httpUrl}${new URL(d.endpoint).pathname}`;
+        status = (await put(url, { body: form({ version: v }) })).status;
+      }
+      return { d, v, status };
     }),
   );
   const badFinal = finals.filter((f) => f.status !== 200 && f.status !== 202);
@@ -261,7 +281,7 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
   figures.push(
     `${durability}: PUT latency before the loss p50 ${pct(before, 50).toFixed(1)} ms, p99 ${pct(before, 99).toFixed(1)} ms (${before.length} PUTs)`,
     `${durability}: 99 % of a's ${aDevices.length} clients served in b ${to99} ms after the loss; all home ${homeMs} ms after a restarted`,
-    `${durability}: updates accepted (2xx) ${acceptedCount}, lost ${lostCount}; forwarded cross-region 2xx ${forwardedOk}; statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
+    `${durability}: updates accepted (2xx) ${acceptedCount} (${storedBefore} stored for offline clients before the loss), lost ${lostCount}; forwarded cross-region 2xx ${forwardedOk}; statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
     `${durability}: controller events: ${homeEvents}`,
   );
   assert.equal(

@@ -21,6 +21,8 @@ export interface UpdateInput {
   readonly query: string;
   /** `performance.now()` when the request arrived, for the PUT → socket histogram. */
   readonly startedAt: number;
+  /** Sent on by another region's node (`endpoint/forward.ts`): never forwarded again. */
+  readonly forwarded?: boolean;
 }
 
 export type UpdateStatus = 200 | 202 | 400 | 404 | 410 | 413 | 503;

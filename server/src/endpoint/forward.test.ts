@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { UpdateInput } from "../delivery/deliver.js";
 import { MemoryStore } from "../storage/memory-store.js";
-import { foreignUpdates } from "./forward.js";
+import { FORWARDED_HEADER, foreignUpdates } from "./forward.js";
 
 const input: UpdateInput = {
   token: "tok",
@@ -33,6 +33,14 @@ describe("foreignUpdates", () => {
     assert.equal(seen[0]?.url, "http://a/update/tok?ttl=60");
     assert.equal(seen[0]?.init?.method, "PUT");
     assert.equal(seen[0]?.init?.body, "version=3");
+    assert.equal(
+      (seen[0]?.init?.headers as Record<string, string> | undefined)?.[FORWARDED_HEADER],
+      "1",
+      "marked as forwarded",
+    );
+    // A PUT that was forwarded to us is never sent on again (no bouncing between regions).
+    assert.equal((await f(target, { ...input, forwarded: true })).status, 503);
+    assert.equal(seen.length, 1);
   });
 
   it("answers 503, never 404, when the region cannot be reached or is unknown", async () => {

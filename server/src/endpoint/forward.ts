@@ -28,6 +28,12 @@ export interface ForwardOptions {
   readonly fetch?: typeof fetch;
 }
 
+/**
+ * Marks a PUT sent on by a node. One hop only: regions whose records disagree for a moment
+ * (a watch not yet delivered) must not bounce a PUT between them.
+ */
+export const FORWARDED_HEADER = "x-edition-forwarded";
+
 const PASSED: ReadonlySet<number> = new Set([200, 202, 400, 404, 410, 413, 503]);
 const UNREACHABLE: UpdateResult = { status: 503, reason: "the token's region is unreachable" };
 
@@ -53,12 +59,15 @@ export async function forwardUpdate(
   timeoutMs: number,
   doFetch: typeof fetch = fetch,
 ): Promise<UpdateResult> {
-  if (base === "") return UNREACHABLE;
+  if (base === "" || input.forwarded) return UNREACHABLE;
   const url = `${base}/update/${input.token}${input.query === "" ? "" : `?${input.query}`}`;
   try {
     const r = await doFetch(url, {
       method: "PUT",
-      headers: input.contentType === "" ? {} : { "content-type": input.contentType },
+      headers: {
+        [FORWARDED_HEADER]: "1",
+        ...(input.contentType === "" ? {} : { "content-type": input.contentType }),
+      },
       body: input.body,
       signal: AbortSignal.timeout(timeoutMs),
       redirect: "manual",

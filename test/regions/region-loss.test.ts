@@ -289,6 +289,13 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
     0,
     "every client kept its UAID",
   );
+  assert.deepEqual(
+    controller.events
+      .filter((e) => e.region === "a" && e.reason !== "RegionActive")
+      .map((e) => e.reason),
+    ["RegionFailed", "RegionAdopted", "RegionRecovering", "RegionHandedBack"],
+    "one failover, one promotion, one hand-back",
+  );
   assert.ok(forwardedOk > 0, "PUTs sent to the wrong region were forwarded and accepted");
   if (durability === "global") assert.equal(lostCount, 0, "no 2xx-accepted update lost");
 }

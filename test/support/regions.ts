@@ -211,7 +211,9 @@ export class RegionsController {
   lagBytes: Record<string, number> = {};
   private failover: Record<string, RegionFailoverStatus | undefined> = {};
   private adoption: Record<string, AdoptionStatus | undefined> = {};
-  private readonly etcd = new Etcd3RegionEtcd(800);
+  // Generous: a killed etcd refuses at once, while a live one slowed by a busy machine must
+  // not look dead (a false failure would promote a replica under a live region).
+  private readonly etcd = new Etcd3RegionEtcd(2500);
   private readonly redis = new IoRedisRegionRedis({
     commandTimeoutMs: 1000,
     syncTimeoutMs: 20_000,

@@ -52,11 +52,11 @@ export class Adoption {
       w.on("put", (kv) => this.apply(kv.key.toString(), kv.value.toString()));
       w.on("delete", (kv) => this.apply(kv.key.toString(), null));
       w.on("error", (err) =>
-        this.o.log.warn({ event: "etcd_error", op: "watch_regions", err: String(err) }, "etcd"),
+        this.o.log.warn({ event: "cluster_error", op: "watch_regions", err: String(err) }, "etcd"),
       );
       this.watcher = w;
     } catch (err) {
-      this.o.log.warn({ event: "etcd_error", op: "watch_regions", err: String(err) }, "etcd");
+      this.o.log.warn({ event: "cluster_error", op: "watch_regions", err: String(err) }, "etcd");
     }
     await this.resync();
   }
@@ -164,7 +164,7 @@ export class Adoption {
         if (!seen.has(region)) this.apply(this.root + region, null);
       if (!seen.has(this.o.region)) this.own = undefined;
     } catch (err) {
-      this.o.log.warn({ event: "etcd_error", op: "resync_regions", err: String(err) }, "etcd");
+      this.o.log.warn({ event: "cluster_error", op: "resync_regions", err: String(err) }, "etcd");
     }
   }
 

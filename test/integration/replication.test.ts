@@ -7,9 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { RedisStore } from "../../server/src/storage/redis-store.js";
 import { ReplicationTimeout } from "../../server/src/storage/replication.js";
+import { storeContract } from "../../server/src/storage/store.contract.js";
 import { startRedis, until } from "../support/redis.js";
 import { linked } from "../support/regions.js";
 
@@ -71,4 +72,46 @@ describe("global durability (WAIT for a replica)", () => {
       "the refused update is still stored locally (a 503 may still be delivered)",
     );
   });
+});
+
+// The whole store contract holds with `global` durability (writes on their own connection,
+// each confirmed by the replica).
+const deployment = (() => {
+  let started: Promise<{ url: string; dispose(): Promise<void> }> | undefined;
+  after(async () => {
+    await (await started?.catch(() => undefined))?.dispose();
+  });
+  return () => {
+    started ??= (async () => {
+      const primary = await startRedis();
+      const replica = await startRedis({
+        args: () => ["--replicaof", "127.0.0.1", String(primary.port)],
+      });
+      await linked(replica);
+      return {
+        url: primary.url,
+        dispose: async () => {
+          await Promise.all([primary.dispose(), replica.dispose()]);
+        },
+      };
+    })();
+    return started;
+  };
+})();
+
+storeContract("RedisStore with global durability", async () => {
+  let t = Date.now();
+  const store = await RedisStore.open(
+    { mode: "standalone", url: (await deployment()).url, now: () => t },
+    { confirmTimeoutMs: 2000 },
+  );
+  return {
+    store,
+    now: {
+      advance: (ms: number) => {
+        t += ms;
+      },
+    },
+    cleanup: () => store.close(),
+  };
 });

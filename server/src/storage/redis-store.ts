@@ -58,7 +58,11 @@ export class RedisStore implements MessageStore {
         : ConfirmedWrites.open(options, durability.confirmTimeoutMs);
     try {
       await waitReady(client, options.connectTimeoutMs ?? 2000);
-      if (confirmed) await waitReady(confirmed.client, options.connectTimeoutMs ?? 2000);
+      if (confirmed) {
+        await waitReady(confirmed.client, options.connectTimeoutMs ?? 2000);
+        // Known replicas from the first PUT on, not half a second later.
+        await confirmed.refresh();
+      }
     } catch (err) {
       client.disconnect();
       confirmed?.client.disconnect();

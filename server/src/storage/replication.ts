@@ -38,9 +38,8 @@ export class ConfirmedWrites {
     readonly client: StoreClient,
     private readonly timeoutMs: number,
   ) {
-    this.timer = setInterval(() => void this.poll(), POLL_MS);
+    this.timer = setInterval(() => void this.refresh(), POLL_MS);
     this.timer.unref();
-    void this.poll();
   }
 
   /** A dedicated client with a command timeout past the WAIT timeout. */
@@ -73,7 +72,8 @@ export class ConfirmedWrites {
       );
   }
 
-  private async poll(): Promise<void> {
+  /** Reads the connected replica count now (also done twice a second). */
+  async refresh(): Promise<void> {
     try {
       const info = await this.client.info("replication");
       const m = /connected_slaves:(\d+)/.exec(info);

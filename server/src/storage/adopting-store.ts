@@ -93,16 +93,9 @@ export class AdoptingStore implements MessageStore {
     return this.call(() => this.storeOf(uaid).channelCount(uaid));
   }
 
-  savePending(
-    uaid: string,
-    channel: string,
-    channelID: string,
-    version: bigint,
-    ttlSeconds: number,
-  ): Promise<SaveOutcome> {
-    return this.call(() =>
-      this.storeOf(uaid).savePending(uaid, channel, channelID, version, ttlSeconds),
-    );
+  /** Every argument passed on as is (the port may grow optional ones). */
+  savePending(...args: Parameters<MessageStore["savePending"]>): Promise<SaveOutcome> {
+    return this.call(() => this.storeOf(args[0]).savePending(...args));
   }
 
   pending(uaid: string): Promise<PendingUpdate[]> {

@@ -337,7 +337,7 @@ export async function startNode(
   endpointPrefix = `${publicUrl}/update/`;
   publicBase = publicUrl;
   audience = new URL(publicUrl).origin;
-  await adoption?.start();
+  adoption?.start();
   const routerPort = cluster
     ? (await cluster.start(`ws${scheme}://${localHost}:${pub.port}`)).routerPort
     : undefined;

@@ -60,7 +60,7 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
   });
   const controller = new RegionsController(regions, {
     mode: "Automatic",
-    detectionDelaySeconds: 1,
+    detectionDelaySeconds: 2,
     minHealthyRatio: 0.5,
     maxReHomeRate: 1000,
   });
@@ -277,12 +277,14 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
     "final versions delivered",
   );
 
-  const homeEvents = controller.events.map((e) => `${e.reason}(${e.region})`).join(" ");
+  const homeEvents = controller.events
+    .map((e) => `+${e.at - lostAt} ms ${e.reason}: ${e.message}`)
+    .join("\n    ");
   figures.push(
     `${durability}: PUT latency before the loss p50 ${pct(before, 50).toFixed(1)} ms, p99 ${pct(before, 99).toFixed(1)} ms (${before.length} PUTs)`,
     `${durability}: 99 % of a's ${aDevices.length} clients served in b ${to99} ms after the loss; all home ${homeMs} ms after a restarted`,
     `${durability}: updates accepted (2xx) ${acceptedCount} (${storedBefore} stored for offline clients before the loss), lost ${lostCount}; forwarded cross-region 2xx ${forwardedOk}; statuses ${JSON.stringify(Object.fromEntries(statuses))}`,
-    `${durability}: controller events: ${homeEvents}`,
+    `${durability}: controller events (from the loss):\n    ${homeEvents}`,
   );
   assert.equal(
     devices.reduce((n, d) => n + d.uaidChanges, 0),

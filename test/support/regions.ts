@@ -69,7 +69,8 @@ export class Regions {
       EDITION_CLUSTER_SECRET: randomBytes(24).toString("hex"),
       EDITION_TOKEN_KEYS: `1:${randomBytes(32).toString("base64")}`,
       EDITION_ROUTER_PORT: "0",
-      EDITION_LEASE_TTL_SECONDS: "2",
+      // The default 5 s: a member must not vanish (and its region look dead) on a brief stall.
+      EDITION_LEASE_TTL_SECONDS: "5",
       EDITION_MEMBER_REFRESH_MS: "250",
       EDITION_LOG_LEVEL: "info",
       ...o.env,

@@ -44,9 +44,14 @@ export class Adoption {
     this.root = `${o.etcdPrefix.replace(/\/+$/, "")}/regions/`;
   }
 
-  async start(): Promise<void> {
+  /** Starts watching; never waits for etcd (the node starts whether etcd answers or not). */
+  start(): void {
     this.timer = setInterval(() => void this.resync(), this.o.resyncMs ?? 2_000);
     this.timer.unref();
+    void this.watch();
+  }
+
+  private async watch(): Promise<void> {
     try {
       const w = await this.client.watch().prefix(this.root).create();
       w.on("put", (kv) => this.apply(kv.key.toString(), kv.value.toString()));
@@ -58,7 +63,8 @@ export class Adoption {
     } catch (err) {
       this.o.log.warn({ event: "cluster_error", op: "watch_regions", err: String(err) }, "etcd");
     }
-    await this.resync();
+    if (this.closed) await this.watcher?.cancel().catch(() => {});
+    else await this.resync();
   }
 
   /** Whether `region`'s UAIDs and tokens are served here now. */

@@ -14,7 +14,8 @@
  * Durability is Redis's: "stored" means the master applied it. Surviving a Redis crash
  * needs `appendonly yes` with `appendfsync always` (with `everysec`, Redis may answer before
  * the write reaches the file and a crash then loses up to about a second of updates);
- * surviving a failover needs the write to have reached the promoted replica.
+ * surviving a failover needs the write to have reached the promoted replica, which `global`
+ * durability (`replication.ts`) waits for before a PUT's "stored".
  */
 import { Cluster } from "ioredis";
 import {

@@ -11,8 +11,7 @@ import {
   regionRecords,
 } from "./adoption.js";
 import type { PushClusterSpec } from "./crd.js";
-import type { FailoverEvent, RegionHealth, RegionStateRecord } from "./failover.js";
-import type { MemberRecord } from "./region-etcd.js";
+import type { FailoverEvent, RegionStateRecord } from "./failover.js";
 import type { RegionRedis } from "./region-redis.js";
 
 export interface AdoptionPassInput {
@@ -76,22 +75,6 @@ export async function adoptionPass(
     records: regionRecords(input.regions, input.failover, adoption),
     events,
     lagBytes,
-  };
-}
-
-/** Region health from its etcd alone (members not draining): for runs without pods to count. */
-export function healthFromMembers(
-  name: string,
-  desiredNodes: number,
-  maxConnections: number,
-  members: readonly MemberRecord[] | undefined,
-): RegionHealth {
-  return {
-    name,
-    desiredNodes,
-    readyNodes: members?.filter((m) => !m.draining).length ?? 0,
-    reachable: members !== undefined,
-    capacity: desiredNodes * maxConnections,
   };
 }
 

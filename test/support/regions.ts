@@ -6,24 +6,12 @@
  * prefix. `kill()` SIGKILLs every process of a region; `restart()` brings it back (etcd on
  * its data, Redis primary empty, the replica it hosts re-syncing, fresh nodes).
  *
- * The failover controller is `RegionsController`: the operator's own failover decision
- * (`operator/src/failover.ts`) and adoption pass (`operator/src/adoption-pass.ts`), run as
- * the operator runs them on each reconcile, with region health read from each region's etcd
- * (members not draining), since there are no pods to count here.
+ * The failover controller that watches them is the real operator
+ * (`regions-operator.ts`).
  */
 import { randomBytes } from "node:crypto";
-import type { AdoptionStatus, RegionReplication } from "../../operator/src/adoption.js";
-import { adoptionPass, healthFromMembers } from "../../operator/src/adoption-pass.js";
-import {
-  decideFailover,
-  type FailoverEvent,
-  type FailoverInput,
-  publishedRecord,
-  type RegionFailoverStatus,
-} from "../../operator/src/failover.js";
-import type { EtcdTarget } from "../../operator/src/region-etcd.js";
-import { Etcd3RegionEtcd } from "../../operator/src/region-etcd3.js";
-import { IoRedisRegionRedis } from "../../operator/src/region-redis.js";
+import { connect as connectTcp, createServer, type Socket } from "node:net";
+import type { RegionReplication } from "../../operator/src/adoption.js";
 import { type EtcdServer, startEtcd } from "./etcd.js";
 import { type PushNode, startNode } from "./node.js";
 import { type RedisServer, redisCommand, startRedis, until } from "./redis.js";
@@ -41,6 +29,11 @@ export interface Region {
   replica: RedisServer | undefined;
   nodes: PushNode[];
   alive: boolean;
+  /**
+   * The region's stable public address (`http://127.0.0.1:<port>`): a TCP load balancer
+   * over its live nodes, as a cloud load balancer would be. Refuses while none is alive.
+   */
+  endpoint: string;
 }
 
 export interface RegionsOptions {
@@ -81,7 +74,7 @@ export class Regions {
         startEtcd({ t: o.t }),
         startRedis({ aof: false, t: o.t }),
       ]);
-      r.byName.set(name, {
+      const reg: Region = {
         name,
         etcd,
         primary,
@@ -89,7 +82,10 @@ export class Regions {
         replica: undefined,
         nodes: [],
         alive: true,
-      });
+        endpoint: "",
+      };
+      reg.endpoint = await loadBalancer(reg, o.t);
+      r.byName.set(name, reg);
     }
     const list = [...r.byName.values()];
     await Promise.all(
@@ -179,13 +175,43 @@ export class Regions {
       name: r.name,
       primaryUrl: r.primary.url,
       ...(r.replica ? { replica: { url: r.replica.url, region: this.replicaRegion(r.name) } } : {}),
-      ...(r.nodes[0] ? { endpoint: r.nodes[0].httpUrl } : {}),
+      endpoint: r.endpoint,
     }));
   }
+}
 
-  etcdTarget(name: string): EtcdTarget {
-    return { endpoints: [this.get(name).etcd.endpoint], prefix: this.env.EDITION_ETCD_PREFIX! };
-  }
+/** A round-robin TCP proxy to the region's live nodes; closed when the test ends. */
+async function loadBalancer(reg: Region, t: T): Promise<string> {
+  let next = 0;
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    open.add(client);
+    client.on("close", () => open.delete(client));
+    const live = reg.alive ? reg.nodes : [];
+    const node = live[next++ % Math.max(1, live.length)];
+    if (node === undefined) {
+      client.destroy();
+      return;
+    }
+    const upstream = connectTcp(node.port, "127.0.0.1");
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const c of open) c.destroy();
+      }),
+  );
+  const a = server.address();
+  return `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}`;
 }
 
 /** Resolves once `replica` reports its link to the master up. */
@@ -196,105 +222,4 @@ export async function linked(replica: RedisServer, timeoutMs = 15_000): Promise<
     timeoutMs,
     `replica ${replica.port} linked`,
   );
-}
-
-export interface ControllerEvent extends FailoverEvent {
-  readonly at: number;
-}
-
-/**
- * The failover controller of the operator, run every `intervalMs` as reconcile runs it:
- * observe (members from each region's etcd) → decide failover → adoption pass (promote,
- * hand back) → publish every region's record into every reachable region's etcd.
- */
-export class RegionsController {
-  readonly events: ControllerEvent[] = [];
-  lagBytes: Record<string, number> = {};
-  private failover: Record<string, RegionFailoverStatus | undefined> = {};
-  private adoption: Record<string, AdoptionStatus | undefined> = {};
-  // Generous: a killed etcd refuses at once, while a live one slowed by a busy machine must
-  // not look dead (a false failure would promote a replica under a live region).
-  private readonly etcd = new Etcd3RegionEtcd(2500);
-  private readonly redis = new IoRedisRegionRedis({
-    commandTimeoutMs: 1000,
-    syncTimeoutMs: 20_000,
-  });
-  private stopped = false;
-  private loop: Promise<void> | undefined;
-
-  constructor(
-    private readonly regions: Regions,
-    private readonly policy: FailoverInput["policy"],
-    private readonly intervalMs = 200,
-  ) {}
-
-  start(): void {
-    this.loop = (async () => {
-      while (!this.stopped) {
-        await this.pass().catch((err) =>
-          this.events.push({
-            region: "*",
-            type: "Warning",
-            reason: "PassFailed",
-            message: String(err),
-            at: Date.now(),
-          }),
-        );
-        await new Promise((r) => setTimeout(r, this.intervalMs));
-      }
-    })();
-  }
-
-  phase(region: string): AdoptionStatus | undefined {
-    return this.adoption[region];
-  }
-
-  state(region: string): RegionFailoverStatus | undefined {
-    return this.failover[region];
-  }
-
-  private async pass(): Promise<void> {
-    const names = [...this.regions.byName.keys()];
-    const members = await Promise.all(
-      names.map((n) => this.etcd.members(this.regions.etcdTarget(n), n).catch(() => undefined)),
-    );
-    const now = new Date();
-    const failover = decideFailover({
-      policy: this.policy,
-      now,
-      health: names.map((n, i) => healthFromMembers(n, 3, 1000, members[i])),
-      previous: this.failover,
-      failRequested: new Set(),
-      failbackRequested: new Set(),
-    });
-    const at = Date.now();
-    for (const e of failover.events) this.events.push({ ...e, at });
-    this.failover = failover.regions;
-    const published = Object.fromEntries(
-      Object.entries(failover.regions).map(([r, s]) => [r, publishedRecord(s)]),
-    );
-    const pass = await adoptionPass(this.redis, {
-      regions: this.regions.replication(),
-      failover: published,
-      previous: this.adoption,
-      now,
-    });
-    for (const e of pass.events) this.events.push({ ...e, at: Date.now() });
-    this.adoption = pass.adoption;
-    this.lagBytes = pass.lagBytes;
-    await Promise.all(
-      names.map((n, i) =>
-        members[i] === undefined
-          ? undefined
-          : this.etcd.publishRegionStates(this.regions.etcdTarget(n), pass.records).catch(() => {}),
-      ),
-    );
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.loop;
-    await this.etcd.close();
-    await this.redis.close();
-  }
 }

@@ -156,6 +156,28 @@ export const region = obj(
         passwordSecretRef: optional(
           secretKeyRef("password", "Redis password (URL-safe characters only)."),
         ),
+        replica: optional(
+          obj(
+            {
+              url: str({
+                description:
+                  "redis:// URL of the replica (REPLICAOF this region's Redis) as the operator and the other regions' nodes reach it; standalone mode only.",
+                maxLength: 512,
+                "x-kubernetes-validations": [REDIS_URL],
+              }),
+              region: str({
+                description:
+                  "The region the replica lives in: it adopts this region's clients when this region fails (docs/multi-region.md).",
+                maxLength: 20,
+                "x-kubernetes-validations": [DNS_LABEL],
+              }),
+            },
+            {
+              description:
+                "This region's replica in another region: promoted by the operator when this region fails, handed back when it recovers.",
+            },
+          ),
+        ),
       },
       { description: "The region's Redis, holding pending updates for offline clients." },
     ),
@@ -230,6 +252,10 @@ export const region = obj(
       {
         rule: "!has(self.nodes.maxReplicas) || !has(self.nodes.replicas) || self.nodes.maxReplicas >= self.nodes.replicas",
         message: "nodes.maxReplicas must be at least nodes.replicas",
+      },
+      {
+        rule: "!has(self.redis.replica) || (self.redis.replica.region != self.name && self.redis.mode == 'standalone')",
+        message: "redis.replica must live in another region, and needs redis.mode standalone",
       },
     ],
   },

@@ -167,13 +167,38 @@ export const specSchema = obj(
       },
       { description: "Which peers may reach the pods' internal ports." },
     ),
+    durability: obj(
+      {
+        mode: oneOf(["region", "global"], {
+          default: "region",
+          description:
+            "When a PUT is answered 2xx (EDITION_DURABILITY): region, once the region's Redis has it; global, only once its replica in another region has it too (Redis WAIT), else 503 + Retry-After. docs/multi-region.md gives the loss window of each.",
+        }),
+        timeoutMilliseconds: int({
+          default: 500,
+          minimum: 1,
+          maximum: 60000,
+          description:
+            "global: how long a PUT waits for the remote replica before its 503 (EDITION_DURABILITY_TIMEOUT_MS).",
+        }),
+      },
+      { description: "How far an accepted update has travelled when the app server hears 2xx." },
+    ),
     logLevel: oneOf(["fatal", "error", "warn", "info", "debug", "trace"], {
       default: "info",
       description: "Log level of node and balancer pods.",
     }),
     paused: bool({ default: false, description: "Stop reconciling (status is still reported)." }),
   },
-  { description: "The desired cluster." },
+  {
+    description: "The desired cluster.",
+    "x-kubernetes-validations": [
+      {
+        rule: "self.regions.all(r, !has(r.redis.replica) || self.regions.exists(o, o.name == r.redis.replica.region))",
+        message: "redis.replica.region must name one of the regions",
+      },
+    ],
+  },
 );
 
 export type PushClusterSpec = Infer<typeof specSchema>;

@@ -91,6 +91,15 @@ function nodeEnv(t: TemplateInput): Env[] {
     { name: "EDITION_DRAIN_DEADLINE_SECONDS", value: String(drainDeadline(spec)) },
     { name: "EDITION_DRAIN_RATE", value: String(spec.drain.rate) },
   );
+  // Only when not the default, so clusters that do not use it keep their pod templates.
+  if (spec.durability.mode !== "region" || spec.durability.timeoutMilliseconds !== 500)
+    env.push(
+      { name: "EDITION_DURABILITY", value: spec.durability.mode },
+      {
+        name: "EDITION_DURABILITY_TIMEOUT_MS",
+        value: String(spec.durability.timeoutMilliseconds),
+      },
+    );
   return env;
 }
 

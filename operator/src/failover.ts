@@ -19,6 +19,12 @@ export interface RegionStateRecord {
   readonly since: string;
   /** recovering only: when the ramp ends; balancers raise the region's weight linearly until then. */
   readonly until?: string;
+  /** failed and adopted (`adoption.ts`): the region serving this region's clients now. */
+  readonly adoptedBy?: string;
+  /** Redis URL of this region's replica (in another region): docs/multi-region.md. */
+  readonly replicaUrl?: string;
+  /** Public base URL of the region: other regions forward PUTs for its tokens there. */
+  readonly endpoint?: string;
 }
 
 export interface RegionFailoverStatus extends RegionStateRecord {

@@ -72,6 +72,18 @@ export function createMetrics(registry: Registry) {
     labelNames: ["cluster", "region", "state"] as const,
     registers: [registry],
   });
+  const replicaConnected = new Gauge({
+    name: "edition_operator_replica_connected",
+    help: "1 while a region's Redis has its replica in another region connected (regions with redis.replica only).",
+    labelNames: ["cluster", "region"] as const,
+    registers: [registry],
+  });
+  const replicationLag = new Gauge({
+    name: "edition_operator_replication_lag_bytes",
+    help: "Bytes a region's Redis has written that its replica in another region has not acknowledged (only while connected).",
+    labelNames: ["cluster", "region"] as const,
+    registers: [registry],
+  });
   const podDeletions = new Counter({
     name: "edition_operator_rollout_pod_replacements_total",
     help: "Node pods the operator deleted to roll them (each starts a drain).",
@@ -101,6 +113,11 @@ export function createMetrics(registry: Registry) {
   const reconcileHooks: ReconcileHooks = {
     podDeleted: (region) => podDeletions.inc({ region }),
     failoverTransition: (reason) => failovers.inc({ reason }),
+    replicationLag: (cluster, region, bytes) => {
+      replicaConnected.set({ cluster, region }, bytes === undefined ? 0 : 1);
+      if (bytes === undefined) replicationLag.remove({ cluster, region });
+      else replicationLag.set({ cluster, region }, bytes);
+    },
     regionState: (cluster, region, state) => {
       for (const s of ["active", "failed", "recovering"])
         regionState.set({ cluster, region, state: s }, s === state ? 1 : 0);

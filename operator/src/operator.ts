@@ -4,6 +4,7 @@
  * while this replica leads (and stops it the moment leadership is lost). Used by main.ts and
  * by the reconcile tests, which run two replicas in one process.
  */
+
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
@@ -16,6 +17,7 @@ import type { Logger } from "./log.js";
 import { createMetrics } from "./metrics.js";
 import { FIELD_MANAGER } from "./names.js";
 import type { RegionEtcd } from "./region-etcd.js";
+import type { RegionRedis } from "./region-redis.js";
 import { serveMetrics } from "./serve.js";
 
 export interface RunningOperator {
@@ -32,6 +34,8 @@ export async function startOperator(
   etcd: RegionEtcd,
   log: Logger,
   onLostLeadership?: () => void,
+  /** Each region's Redis, for adoption of failed regions (docs/multi-region.md). */
+  redis?: RegionRedis,
 ): Promise<RunningOperator> {
   log = log.child({ identity: config.identity });
   const kube = new HttpKube(kc, { fieldManager: FIELD_MANAGER });
@@ -40,6 +44,7 @@ export async function startOperator(
   const deps = {
     kube,
     etcd,
+    redis,
     events: new KubeEventRecorder(kube, FIELD_MANAGER, config.identity),
     log,
     now: () => new Date(),

@@ -6,6 +6,7 @@
  * from what is observed, never from memory of a previous pass.
  */
 
+import { adoptionPass, replicationOf } from "./adoption-pass.js";
 import { readSpec } from "./cluster.js";
 import { API_VERSION, KIND } from "./crd.js";
 import { desiredObjects, nodeReplicas } from "./desired.js";
@@ -30,6 +31,7 @@ import {
 import { observeWorkloads, type Workloads } from "./observe.js";
 import { prune } from "./prune.js";
 import type { MemberRecord, RegionEtcd } from "./region-etcd.js";
+import type { RegionRedis } from "./region-redis.js";
 import { planRollout, type RolloutPlan } from "./rollout.js";
 import { ensureSecrets } from "./secrets.js";
 import { computeStatus, type RegionObservation } from "./status.js";
@@ -38,11 +40,15 @@ export interface ReconcileHooks {
   podDeleted?(region: string): void;
   regionState?(cluster: string, region: string, state: string): void;
   failoverTransition?(reason: string): void;
+  /** Bytes a region's Redis has written that its replica in another region has not acknowledged. */
+  replicationLag?(cluster: string, region: string, bytes: number | undefined): void;
 }
 
 export interface ReconcileDeps {
   readonly kube: Kube;
   readonly etcd: RegionEtcd;
+  /** Each region's Redis, for adoption (docs/multi-region.md); absent: never promotes. */
+  readonly redis?: RegionRedis;
   readonly events: EventRecorder;
   readonly log: Logger;
   readonly now: () => Date;
@@ -191,9 +197,31 @@ export async function reconcile(
     deps.hooks?.failoverTransition?.(e.reason);
     await deps.events.record(cluster, e.type, e.reason, e.message);
   }
-  const regionStates = Object.fromEntries(
+  const failoverStates = Object.fromEntries(
     Object.entries(failover.regions).map(([r, s]) => [r, publishedRecord(s)]),
   );
+  // Adoption of failed regions by the region holding their replica: promote, hand back.
+  const replication = replicationOf(spec);
+  const previousAdoption = Object.fromEntries(
+    spec.regions.map((r) => [r.name, prevRegions.get(r.name)?.adoption]),
+  );
+  const adoption =
+    deps.redis === undefined || spec.paused || !replication.some((r) => r.replica)
+      ? undefined
+      : await adoptionPass(deps.redis, {
+          regions: replication,
+          failover: failoverStates,
+          previous: previousAdoption,
+          now,
+        });
+  for (const e of adoption?.events ?? []) {
+    log.info({ event: "adoption", region: e.region, reason: e.reason }, e.message);
+    deps.hooks?.failoverTransition?.(e.reason);
+    await deps.events.record(cluster, e.type, e.reason, e.message);
+  }
+  for (const r of replication)
+    if (r.replica) deps.hooks?.replicationLag?.(name, r.name, adoption?.lagBytes[r.name]);
+  const regionStates = adoption?.records ?? failoverStates;
   for (const [r, s] of Object.entries(regionStates)) deps.hooks?.regionState?.(name, r, s.state);
   const extras = extraReplicas(spec, regionStates);
 
@@ -277,6 +305,7 @@ export async function reconcile(
       ...(plan?.waiting ? { waiting: plan.waiting } : {}),
       ...(err ? { error: err } : {}),
       failover: failover.regions[r.name] ?? { state: "active", since: now.toISOString() },
+      ...(adoption?.adoption[r.name] ? { adoption: adoption.adoption[r.name] } : {}),
     };
   });
   const status = computeStatus({

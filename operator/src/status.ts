@@ -4,6 +4,7 @@
  * RegionFailover, each carrying the generation it describes. A condition's
  * lastTransitionTime changes only when its status does.
  */
+import type { AdoptionStatus } from "./adoption.js";
 import type { RegionFailoverStatus } from "./failover.js";
 
 export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "Degraded" | "RegionFailover";
@@ -36,6 +37,8 @@ export interface RegionStatus {
   /** Last time this region's etcd answered. */
   readonly lastSeen?: string;
   readonly failover: RegionFailoverStatus;
+  /** Replicated regions: whether another region serves this region's clients now. */
+  readonly adoption?: AdoptionStatus;
   readonly message?: string;
 }
 
@@ -66,6 +69,7 @@ export interface RegionObservation {
   /** An error while applying or observing this region. */
   readonly error?: string;
   readonly failover: RegionFailoverStatus;
+  readonly adoption?: AdoptionStatus;
 }
 
 export interface StatusInput {
@@ -108,6 +112,7 @@ export function computeStatus(i: StatusInput): PushClusterStatus {
       capacity: o.members?.capacity ?? prev?.capacity ?? 0,
       ...(o.members ? { lastSeen: iso } : prev?.lastSeen ? { lastSeen: prev.lastSeen } : {}),
       failover: o.failover,
+      ...(o.adoption ? { adoption: o.adoption } : {}),
       ...(message ? { message } : {}),
     };
   });
@@ -158,7 +163,19 @@ export function computeStatus(i: StatusInput): PushClusterStatus {
       ),
     ),
     inFailover.length > 0
-      ? c("RegionFailover", true, "RegionsFailedOver", describe(inFailover))
+      ? c(
+          "RegionFailover",
+          true,
+          "RegionsFailedOver",
+          [
+            describe(inFailover),
+            ...inFailover.flatMap((r) =>
+              r.adoption?.phase === "adopted"
+                ? [`${r.name}'s clients served by ${r.adoption.adoptedBy}`]
+                : [],
+            ),
+          ].join("; "),
+        )
       : i.recommendedFailover.length > 0
         ? c(
             "RegionFailover",

@@ -73,6 +73,7 @@ describe("loadConfig defaults", () => {
         logLevel: "info",
         tls: undefined,
         webpushQueue: { maxMessages: 100, maxBytes: 1024 * 1024 },
+        durability: { mode: "region", timeoutMs: 500 },
         cluster: undefined,
         redis: undefined,
       },
@@ -155,6 +156,7 @@ describe("loadConfig parses every setting", () => {
       EDITION_TLS_KEY: "/etc/edition/tls.key",
       EDITION_WEBPUSH_MAX_MESSAGES: "10",
       EDITION_WEBPUSH_MAX_BYTES: "8192",
+      EDITION_DURABILITY_TIMEOUT_MS: "250",
     });
     assert.deepEqual(
       { ...c, tokenKeys: c.tokenKeys.map((k) => ({ id: k.id, key: b64(k.key) })) },
@@ -195,6 +197,7 @@ describe("loadConfig parses every setting", () => {
         logLevel: "silent",
         tls: { certFile: "/etc/edition/tls.crt", keyFile: "/etc/edition/tls.key" },
         webpushQueue: { maxMessages: 10, maxBytes: 8192 },
+        durability: { mode: "region", timeoutMs: 250 },
         cluster: undefined,
         redis: undefined,
       },
@@ -780,5 +783,30 @@ describe("loadConfig: EDITION_DEMO_PAGE", () => {
 
   it("rejects anything else, naming the setting", () => {
     rejects("EDITION_DEMO_PAGE", "yes");
+  });
+});
+
+describe("loadConfig: EDITION_DURABILITY", () => {
+  it("is region by default; global with a standalone or Sentinel Redis", () => {
+    assert.equal(loadConfig({}).durability.mode, "region");
+    const c = loadConfig({
+      EDITION_DURABILITY: "global",
+      EDITION_REDIS_URL: "redis://127.0.0.1:6379",
+    });
+    assert.deepEqual(c.durability, { mode: "global", timeoutMs: 500 });
+  });
+
+  it("refuses an unknown mode, and global without Redis or with Redis Cluster", () => {
+    rejects("EDITION_DURABILITY", "everywhere");
+    assert.throws(() => loadConfig({ EDITION_DURABILITY: "global" }), /global needs/);
+    assert.throws(
+      () =>
+        loadConfig({
+          EDITION_DURABILITY: "global",
+          EDITION_REDIS_MODE: "cluster",
+          EDITION_REDIS_URL: "127.0.0.1:7000",
+        }),
+      /global needs/,
+    );
   });
 });

@@ -47,6 +47,12 @@ export interface Config {
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   /** Web Push messages pending per UAID at most (count, and payload bytes). */
   readonly webpushQueue: { readonly maxMessages: number; readonly maxBytes: number };
+  /**
+   * When a PUT is answered 2xx (docs/multi-region.md): `region` after the local Redis
+   * applied it; `global` only once a replica in another region has it too (`WAIT`), a
+   * 503 + Retry-After past `timeoutMs` (the update is kept locally and may still arrive).
+   */
+  readonly durability: { readonly mode: "region" | "global"; readonly timeoutMs: number };
 }
 
 /** Bounds against bad input and abuse; each has a safe default (docs/limits.md). */
@@ -174,6 +180,8 @@ const KNOWN = new Set([
   "EDITION_TLS_KEY",
   "EDITION_WEBPUSH_MAX_MESSAGES",
   "EDITION_WEBPUSH_MAX_BYTES",
+  "EDITION_DURABILITY",
+  "EDITION_DURABILITY_TIMEOUT_MS",
 ]);
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -284,7 +292,19 @@ export function loadConfig(env: Env): Config {
       maxMessages: int("EDITION_WEBPUSH_MAX_MESSAGES", 100, 1, 100_000),
       maxBytes: int("EDITION_WEBPUSH_MAX_BYTES", 1024 * 1024, 4096, 1024 * 1024 * 1024),
     }),
+    durability: Object.freeze({
+      mode: "region" as const,
+      timeoutMs: int("EDITION_DURABILITY_TIMEOUT_MS", 500, 1, 60_000),
+    }),
   };
+  {
+    const mode = str("EDITION_DURABILITY", "region");
+    if (mode !== "region" && mode !== "global") {
+      problems.push(`EDITION_DURABILITY: "${mode}" is not one of: region, global`);
+    } else {
+      config.durability = Object.freeze({ ...config.durability, mode });
+    }
+  }
   {
     const idle = config.idleTimeoutSeconds;
     const frame = int("EDITION_FRAME_TIMEOUT_SECONDS", 2 * idle + 30, 1, 24 * 3600);
@@ -393,6 +413,11 @@ export function loadConfig(env: Env): Config {
       password: env.EDITION_REDIS_PASSWORD || undefined,
       keyPrefix: str("EDITION_REDIS_KEY_PREFIX", "edition:"),
     };
+  }
+  if (config.durability.mode === "global" && (redis === undefined || redis.mode === "cluster")) {
+    problems.push(
+      "EDITION_DURABILITY: global needs a standalone or Sentinel Redis (not cluster mode) with a replica in another region",
+    );
   }
   config.cluster = cluster === undefined ? undefined : Object.freeze(cluster);
   config.redis = redis === undefined ? undefined : Object.freeze(redis);

@@ -17,17 +17,20 @@ import { Registry } from "prom-client";
 import { startBalancer } from "./balancer/balancer.js";
 import { type Config, ConfigError, loadConfig, type RedisConfig } from "./config.js";
 import { Connections } from "./delivery/connections.js";
-import { deliverUpdate } from "./delivery/deliver.js";
+import { type DeliverDeps, deliverUpdate } from "./delivery/deliver.js";
 import { deleteMessage, deliverPush } from "./delivery/webpush-deliver.js";
 import { WebPushSide } from "./delivery/webpush-side.js";
+import { foreignUpdates, forwardUpdate } from "./endpoint/forward.js";
 import { randomTokenKey, TokenCodec } from "./endpoint/token.js";
 import { WebPushTokens } from "./endpoint/webpush-token.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { Close } from "./protocol/errors.js";
 import { mintUaid } from "./protocol/ids.js";
+import { Adoption, closeAtRate } from "./routing/adoption.js";
 import { ClusterRouting } from "./routing/cluster.js";
 import { MemoryPresence } from "./routing/presence-memory.js";
+import { AdoptingStore } from "./storage/adopting-store.js";
 import { MemoryStore } from "./storage/memory-store.js";
 import type { MessageQueue } from "./storage/message-queue.js";
 import { MemoryMessageQueue } from "./storage/message-queue-memory.js";
@@ -128,8 +131,13 @@ async function openStore(
 ): Promise<MessageStore & { sweep?: (n: number) => number }> {
   const uaidTtlSeconds = config.limits.uaidTtlSeconds;
   if (config.redis === undefined) return new MemoryStore(Date.now, { uaidTtlSeconds });
-  return RedisStore.open(redisOptions(config.redis, log, uaidTtlSeconds));
+  return RedisStore.open(redisOptions(config.redis, log, uaidTtlSeconds), durabilityOf(config));
 }
+
+const durabilityOf = (config: Config) =>
+  config.durability.mode === "global"
+    ? { confirmTimeoutMs: config.durability.timeoutMs }
+    : undefined;
 
 /** The Web Push queue beside the store: memory (asking the memory store for registrations) or Redis. */
 async function openQueue(
@@ -173,7 +181,11 @@ export async function startNode(
   metrics: Metrics,
 ): Promise<RunningNode> {
   const rawStore = await openStore(config, log);
-  const store = timedStore(rawStore, metrics.bound.storeSeconds);
+  // Multi-region (docs/multi-region.md): other regions' replicas, adopted when they fail.
+  let onHandback: (region: string) => void = () => {};
+  const adoption = regionAdoption(config, log, (region) => onHandback(region));
+  const adopting = adoption ? new AdoptingStore(rawStore, adoption) : undefined;
+  const store = timedStore(adopting ?? rawStore, metrics.bound.storeSeconds);
   const queue = timedQueue(await openQueue(config, log, rawStore), metrics.bound.storeSeconds);
   metrics.maxConnections.set(config.maxConnections);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
@@ -245,6 +257,14 @@ export async function startNode(
     }),
   });
   const conns = connections;
+  onHandback = (region) =>
+    void closeAtRate(
+      () => conns.all(),
+      (s) => adopting?.regionOf(uwsSocketOps.conn(s).uaid) === region,
+      (s) => uwsSocketOps.close(s, Close.restart, "home region is back"),
+      config.drainRate,
+      config.drainDeadlineSeconds * 1000,
+    );
 
   const app = publicApp(config);
   const ipLimits = new IpLimits(config.limits);
@@ -264,7 +284,7 @@ export async function startNode(
     ipLimits.prune();
   }, 1000);
   limitsTimer.unref();
-  const deliverDeps = {
+  const deliverDeps: DeliverDeps = {
     store,
     route: presence,
     tokens,
@@ -274,6 +294,14 @@ export async function startNode(
     pendingTtlSeconds: config.pendingTtlSeconds,
     nowSeconds: () => BigInt(Math.floor(Date.now() / 1000)),
     perfNow: () => performance.now(),
+    foreign: adoption
+      ? foreignUpdates({
+          regions: adoption,
+          deliverInto: (s, region, input) =>
+            deliverUpdate({ ...deliverDeps, store: s, region, foreign: undefined }, input),
+          timeoutMs: 5_000,
+        })
+      : undefined,
   };
   const webpushDeps = {
     queue,
@@ -298,7 +326,7 @@ export async function startNode(
   );
   // Before the endpoint's catch-all 404, which would otherwise answer GET /demo.
   if (config.demoPage) attachDemoPage(app);
-  attachEndpoint(app, (input) => deliverUpdate(deliverDeps, input), metrics, {
+  attachEndpoint(app, (input) => endpointUpdate(adoption, deliverDeps, input), metrics, {
     corsOrigin: config.corsOrigin,
     retryAfterSeconds: 5,
   });
@@ -309,6 +337,7 @@ export async function startNode(
   endpointPrefix = `${publicUrl}/update/`;
   publicBase = publicUrl;
   audience = new URL(publicUrl).origin;
+  adoption?.start();
   const routerPort = cluster
     ? (await cluster.start(`ws${scheme}://${localHost}:${pub.port}`)).routerPort
     : undefined;
@@ -401,6 +430,7 @@ export async function startNode(
       clearInterval(storeProbe);
       clearInterval(limitsTimer);
       await cluster?.close();
+      await adoption?.close();
       if (admin) closeListener(admin.socket);
       await store.close();
       await queue.close();
@@ -408,6 +438,41 @@ export async function startNode(
       return { closed, leftAtDeadline: left };
     },
   };
+}
+
+/**
+ * A PUT to this node: while this region is adopted by another (failed over, our Redis not
+ * handed back yet), it is forwarded to the adopter, which serves our data meanwhile.
+ */
+function endpointUpdate(
+  adoption: Adoption | undefined,
+  deps: DeliverDeps,
+  input: Parameters<typeof deliverUpdate>[1],
+): ReturnType<typeof deliverUpdate> {
+  const away = adoption?.adoptedElsewhere();
+  return away === undefined ? deliverUpdate(deps, input) : forwardUpdate(away, input, 5_000);
+}
+
+/** With etcd and Redis: the other regions' records and replicas; otherwise none. */
+function regionAdoption(
+  config: Config,
+  log: Logger,
+  handedBack: (region: string) => void,
+): Adoption | undefined {
+  const { cluster, redis } = config;
+  if (cluster === undefined || redis === undefined || redis.mode === "cluster") return undefined;
+  return new Adoption({
+    region: config.region,
+    etcdEndpoints: cluster.etcdEndpoints,
+    etcdPrefix: cluster.etcdPrefix,
+    log,
+    handedBack,
+    openStore: (url) =>
+      RedisStore.open(
+        redisOptions({ ...redis, mode: "standalone", url }, log, config.limits.uaidTtlSeconds),
+        durabilityOf(config),
+      ),
+  });
 }
 
 async function main(): Promise<void> {

@@ -16,7 +16,10 @@ import { createLogger } from "../../operator/src/log.js";
 import type { KubeObject } from "../../operator/src/model.js";
 import { type RunningOperator, startOperator } from "../../operator/src/operator.js";
 import { MemoryRegionEtcd, membersPrefix, regionStateKey } from "../../operator/src/region-etcd.js";
+import { IoRedisRegionRedis } from "../../operator/src/region-redis.js";
 import { applyCrds, type Kube, kubeSkip, startKube } from "../support/kube.js";
+import { redisCommand, startRedis } from "../support/redis.js";
+import { linked } from "../support/regions.js";
 
 const skip = kubeSkip(["kube-apiserver", "etcd", "kubectl"]);
 const log = createLogger(process.env.OPERATOR_TEST_LOG ?? "silent");
@@ -80,6 +83,7 @@ interface Cond {
   type: string;
   status: string;
   reason: string;
+  message?: string;
   observedGeneration: number;
 }
 interface RegionStatus {
@@ -89,6 +93,7 @@ interface RegionStatus {
   connections: number;
   capacity: number;
   failover: { state: string };
+  adoption?: { phase: string; adoptedBy?: string };
 }
 const statusOf = (o: KubeObject | undefined) =>
   (o?.status ?? {}) as {
@@ -480,6 +485,105 @@ describe("operator on a real kube-apiserver", { skip, timeout: 600_000 }, () => 
     await waitFor("eu back to 2", async () => (await replicasOf(ns, "push-eu")) === 2);
     const { items: later } = await api.list("v1", "Event", ns);
     assert.ok(later.some((e) => e.reason === "RegionRecovering"));
+  });
+
+  test("adoption: a failed region's replica (real Redis) is promoted and adopted, then handed back without loss", async (t) => {
+    const ns = await namespace("adoption");
+    const etcd = new MemoryRegionEtcd();
+    // us's Redis and its replica, which lives in eu: real redis-server processes.
+    const primary = await startRedis({ t });
+    const replica = await startRedis({
+      t,
+      args: () => ["--replicaof", "127.0.0.1", String(primary.port)],
+    });
+    await linked(replica);
+    const redis = new IoRedisRegionRedis({ commandTimeoutMs: 1000 });
+    const op = await startOperator(
+      config({ leaseName: "adoption", watchNamespaces: [ns] }),
+      kc,
+      etcd,
+      log,
+      undefined,
+      redis,
+    );
+    const fake = new FakeCluster(ns, etcd);
+    t.after(async () => {
+      await op.stop();
+      await fake.stop();
+      await redis.close();
+    });
+    await createCluster(ns, {
+      image: "edition:1",
+      replicas: 2,
+      durability: { mode: "global" },
+      failover: { detectionDelaySeconds: 1, maxReHomeRate: 1000 },
+      regions: [
+        region("eu", { publicUrl: "https://push-eu.example" }),
+        region("us", {
+          publicUrl: "https://push-us.example",
+          redis: { url: primary.url, replica: { url: replica.url, region: "eu" } },
+        }),
+      ],
+    });
+    await waitFor("Ready", async () => condition(await cluster(ns), "Ready")?.status === "True");
+    const sts = (await get(ns, "apps/v1", "StatefulSet", "push-us"))!.spec as {
+      template: { spec: { containers: { env: { name: string; value?: string }[] }[] } };
+    };
+    const env = sts.template.spec.containers[0]!.env;
+    assert.equal(env.find((e) => e.name === "EDITION_DURABILITY")?.value, "global");
+    const record = (where: string) =>
+      JSON.parse(
+        etcd.data.get(`http://etcd-${where}:2379|${regionStateKey("/edition", "us")}`) ?? "{}",
+      );
+    assert.equal(record("eu").replicaUrl, replica.url, "every region learns where us's replica is");
+    assert.equal(record("eu").endpoint, "https://push-us.example");
+    await waitFor("replication lag exported", async () =>
+      /edition_operator_replica_connected\{cluster="push",region="us"\} 1/.test(
+        await op.registry.metrics(),
+      ),
+    );
+
+    // us is lost: failed, its replica promoted, eu adopts it.
+    await redisCommand(primary.port, ["SET", "edition:before", "1"]);
+    etcd.unreachable.add("http://etcd-us:2379");
+    const adopted = await waitFor(
+      "us adopted by eu",
+      async () => {
+        const c = await cluster(ns);
+        return statusOf(c).regions?.find((r) => r.name === "us")?.adoption?.phase === "adopted"
+          ? c
+          : undefined;
+      },
+      30_000,
+      async () => JSON.stringify((await cluster(ns))?.status),
+    );
+    assert.match(await redisCommand(replica.port, ["INFO", "replication"]), /role:master/);
+    assert.equal(await redisCommand(replica.port, ["GET", "edition:before"]), "1");
+    assert.equal(record("eu").adoptedBy, "eu");
+    assert.equal(record("eu").state, "failed");
+    assert.match(condition(adopted, "RegionFailover")?.message ?? "", /us's clients served by eu/);
+    const { items: events } = await api.list("v1", "Event", ns);
+    assert.ok(events.some((e) => e.reason === "RegionAdopted"));
+
+    // Written while adopted (eu serving us's clients from the promoted replica).
+    await redisCommand(replica.port, ["SET", "edition:adopted", "2"]);
+    etcd.unreachable.delete("http://etcd-us:2379");
+    await waitFor(
+      "us handed back",
+      async () =>
+        statusOf(await cluster(ns)).regions?.find((r) => r.name === "us")?.adoption?.phase ===
+        "home",
+      30_000,
+      async () => JSON.stringify((await cluster(ns))?.status),
+    );
+    assert.match(await redisCommand(primary.port, ["INFO", "replication"]), /role:master/);
+    assert.equal(await redisCommand(primary.port, ["GET", "edition:adopted"]), "2", "nothing lost");
+    await waitFor("the promoted replica is a replica again", async () =>
+      /master_link_status:up/.test(await redisCommand(replica.port, ["INFO", "replication"])),
+    );
+    assert.equal(record("eu").adoptedBy, undefined);
+    const { items: later } = await api.list("v1", "Event", ns);
+    assert.ok(later.some((e) => e.reason === "RegionHandedBack"));
   });
 
   test("two replicas: one leader; the standby takes over when it stops", async () => {

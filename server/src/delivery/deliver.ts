@@ -5,12 +5,13 @@
  * anywhere after the 2xx loses nothing. Transport-free: the HTTP shell copies the request
  * and writes the returned status.
  */
-import type { TokenCodec } from "../endpoint/token.js";
+import type { EndpointTarget, TokenCodec } from "../endpoint/token.js";
 import { parseUpdateRequest } from "../endpoint/update-request.js";
 import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { notification } from "../protocol/replies.js";
 import type { Route } from "../routing/route.js";
+import { ReplicationTimeout } from "../storage/replication.js";
 import type { MessageStore } from "../storage/store.js";
 
 export interface UpdateInput {
@@ -20,6 +21,8 @@ export interface UpdateInput {
   readonly query: string;
   /** `performance.now()` when the request arrived, for the PUT → socket histogram. */
   readonly startedAt: number;
+  /** Sent on by another region's node (`endpoint/forward.ts`): never forwarded again. */
+  readonly forwarded?: boolean;
 }
 
 export type UpdateStatus = 200 | 202 | 400 | 404 | 410 | 413 | 503;
@@ -40,6 +43,8 @@ export interface DeliverDeps {
   readonly pendingTtlSeconds: number;
   readonly nowSeconds: () => bigint;
   readonly perfNow: () => number;
+  /** Tokens of another region (forwarded or adopted: `endpoint/forward.ts`); absent = 404. */
+  readonly foreign?: (target: EndpointTarget, input: UpdateInput) => Promise<UpdateResult>;
 }
 
 const OK: UpdateResult = { status: 200 };
@@ -74,7 +79,8 @@ function dataLength(body: string): number | undefined {
 
 async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult> {
   const target = d.tokens.decode(input.token);
-  if (target === undefined || target.region !== d.region) return NOT_FOUND;
+  if (target === undefined) return NOT_FOUND;
+  if (target.region !== d.region) return d.foreign ? d.foreign(target, input) : NOT_FOUND;
   const req = parseUpdateRequest(input.contentType, input.body, input.query, d.nowSeconds);
   if (!req.ok) return { status: req.status, reason: req.reason };
   // Shed before storing: a 503 must mean "not accepted", never "accepted but unrouted".
@@ -92,6 +98,9 @@ async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult
   } catch (err) {
     d.metrics.storeErrors.labels("save_pending").inc();
     d.log.warn({ event: "store_error", op: "save_pending", err: String(err) }, "store failed");
+    // `global` durability: stored here but not confirmed remotely (it may still arrive).
+    if (err instanceof ReplicationTimeout)
+      return { status: 503, reason: "not replicated to another region in time, retry later" };
     return { status: 503, reason: "storage unavailable" };
   }
   if (outcome === "gone") return { status: 410, reason: "the client was reset" };

@@ -14,7 +14,8 @@
  * Durability is Redis's: "stored" means the master applied it. Surviving a Redis crash
  * needs `appendonly yes` with `appendfsync always` (with `everysec`, Redis may answer before
  * the write reaches the file and a crash then loses up to about a second of updates);
- * surviving a failover needs the write to have reached the promoted replica.
+ * surviving a failover needs the write to have reached the promoted replica, which `global`
+ * durability (`replication.ts`) waits for before a PUT's "stored".
  */
 import { Cluster } from "ioredis";
 import {
@@ -26,6 +27,7 @@ import {
   waitReady,
 } from "./redis-client.js";
 import { decodePending, encodePending, keysOf, versionString } from "./redis-schema.js";
+import { ConfirmedWrites } from "./replication.js";
 import {
   type AckUpdate,
   type MessageStore,
@@ -46,12 +48,26 @@ export class RedisStore implements MessageStore {
    * Connects and resolves once Redis answers. Rejects with StoreError if it does not
    * within `connectTimeoutMs` (the client is then closed: nothing keeps retrying).
    */
-  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+  static async open(
+    options: RedisStoreOptions,
+    durability?: { readonly confirmTimeoutMs: number },
+  ): Promise<RedisStore> {
     const client = createClient(options);
+    const confirmed =
+      durability === undefined
+        ? undefined
+        : ConfirmedWrites.open(options, durability.confirmTimeoutMs);
     try {
       await waitReady(client, options.connectTimeoutMs ?? 2000);
+      if (confirmed) {
+        await waitReady(confirmed.client, options.connectTimeoutMs ?? 2000);
+        // Known replicas from the first PUT on, not half a second later.
+        await confirmed.refresh();
+      }
     } catch (err) {
       client.disconnect();
+      confirmed?.client.disconnect();
+      await confirmed?.close();
       throw err;
     }
     return new RedisStore(
@@ -60,6 +76,7 @@ export class RedisStore implements MessageStore {
       options.now ?? Date.now,
       options.healthTimeoutMs ?? 500,
       Math.ceil((options.uaidTtlSeconds ?? 60 * 24 * 3600) * 1000),
+      confirmed,
     );
   }
 
@@ -69,7 +86,18 @@ export class RedisStore implements MessageStore {
     private readonly now: () => number,
     private readonly healthTimeoutMs: number,
     private readonly ttlMs: number,
+    /** `global` durability: PUTs are written there and confirmed by a remote replica. */
+    private readonly confirmed?: ConfirmedWrites,
   ) {}
+
+  /**
+   * Whether a record exists for `uaid`, without touching it: a read, so it works on a
+   * read-only replica (used to recognise another region's UAIDs, docs/multi-region.md).
+   */
+  async knows(uaid: string): Promise<boolean> {
+    const k = keysOf(this.prefix, uaid);
+    return (await this.run(() => this.client.exists(k.registrations))) === 1;
+  }
 
   /**
    * Whether a record exists for `uaid` (created by `addUser` or `register`); restarts its
@@ -132,9 +160,12 @@ export class RedisStore implements MessageStore {
     const k = keysOf(this.prefix, uaid);
     const ttlMs = Math.max(0, Math.ceil(ttlSeconds * 1000));
     const value = encodePending(this.now() + ttlMs, version, channelID);
+    const client = this.confirmed?.client ?? this.client;
     const outcome = await this.run(() =>
-      this.client.editionSavePending(k.registrations, k.pending, channel, value, ttlMs),
+      client.editionSavePending(k.registrations, k.pending, channel, value, ttlMs),
     );
+    // `global`: stored is only reported once a replica in another region has it.
+    if (outcome === "stored") await this.confirmed?.confirm();
     if (outcome === "stored" || outcome === "unregistered" || outcome === "gone") return outcome;
     throw new StoreError(`redis: unexpected savePending reply ${JSON.stringify(outcome)}`);
   }
@@ -199,7 +230,7 @@ export class RedisStore implements MessageStore {
    * left (a reconnect in progress). Never rejects; later calls reject with StoreError.
    */
   async close(): Promise<void> {
-    await closeClient(this.client);
+    await Promise.all([closeClient(this.client), this.confirmed?.close()]);
   }
 
   private run<T>(call: () => Promise<T>): Promise<T> {

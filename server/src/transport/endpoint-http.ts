@@ -3,7 +3,9 @@
  * synchronously (uWS request objects die with the callback), registers `onAborted` before
  * any await, reads a bounded body, and corks the response written after the await.
  */
+
 import type { UpdateInput, UpdateResult } from "../delivery/deliver.js";
+import { FORWARDED_HEADER } from "../endpoint/forward.js";
 import type { Metrics } from "../metrics.js";
 import type { HttpResponse, TemplatedApp } from "./uws.js";
 
@@ -60,6 +62,7 @@ export function attachEndpoint(
     const token = req.getParameter(0);
     const contentType = req.getHeader("content-type");
     const query = req.getQuery() ?? "";
+    const forwarded = req.getHeader(FORWARDED_HEADER) !== "";
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -96,6 +99,7 @@ export function attachEndpoint(
         body: text,
         query,
         startedAt,
+        ...(forwarded ? { forwarded } : {}),
       };
       deliver(input).then(
         (r) => {

@@ -628,7 +628,7 @@ describe("Connections: store failures", () => {
     });
   }
 
-  it("register whose store fails → 500 echo and close", async () => {
+  it("register whose store fails → 503 echo (as at hello) and close", async () => {
     const n = node();
     const s = n.connect();
     await n.hello(s);
@@ -636,7 +636,7 @@ describe("Connections: store failures", () => {
     const frame = `{"messageType":"register","channelID":"${CHID_A}"}`;
     n.frame(s, frame);
     await settle();
-    assert.equal(s.sent[1], `${frame.slice(0, -1)},"status":500,"error":"Internal Server Error"}`);
+    assert.equal(s.sent[1], `${frame.slice(0, -1)},"status":503,"error":"Service Unavailable"}`);
     assert.deepEqual(s.closes, [{ code: 1000, reason: undefined }]);
     assert.equal(
       await metric(n.registry, "edition_store_errors_total", { operation: "register" }),
@@ -644,7 +644,7 @@ describe("Connections: store failures", () => {
     );
   });
 
-  it("unregister whose store fails → 500 echo and close; the registration stays", async () => {
+  it("unregister whose store fails → 503 echo and close; the registration stays", async () => {
     const n = node();
     const s = n.connect();
     const uaid = await n.hello(s);
@@ -653,7 +653,7 @@ describe("Connections: store failures", () => {
     const frame = `{"messageType":"unregister","channelID":"${CHID_A}"}`;
     n.frame(s, frame);
     await settle();
-    assert.equal(s.sent[2], `${frame.slice(0, -1)},"status":500,"error":"Internal Server Error"}`);
+    assert.equal(s.sent[2], `${frame.slice(0, -1)},"status":503,"error":"Service Unavailable"}`);
     assert.deepEqual(s.closes, [{ code: 1000, reason: undefined }]);
     assert.equal((await n.put(endpoint, "version=1")).status, 202);
     assert.equal(await n.store.inner.channelCount(uaid), 1);

@@ -309,7 +309,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
       if (c.phase !== Phase.Closed) {
         c.phase = Phase.Closed;
         c.queue = undefined;
-        ops.send(socket, errorReply(st.raw, "unavailable"));
+        ops.send(socket, errorReply(st.raw, "storage"));
         ops.close(socket, Close.normal);
       }
       return;

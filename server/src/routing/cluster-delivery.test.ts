@@ -20,7 +20,7 @@ import { createMetrics } from "../metrics.js";
 import { MemoryStore } from "../storage/memory-store.js";
 import type { MessageStore } from "../storage/store.js";
 import { ClusterDirectory } from "./cluster-directory.js";
-import { applyOwners, ClusterRoute, handleRouterRequest } from "./cluster-route.js";
+import { ClusterRoute, handleRouterRequest, memberRestarted } from "./cluster-route.js";
 import { HolderCache } from "./holder-cache.js";
 import type { PresenceReply, RouterRequest } from "./router-messages.js";
 
@@ -86,20 +86,22 @@ function region(ids: readonly string[], later: Later = now) {
   let nextSock = 0;
   let clock = 1_000;
 
-  const request = (from: string, to: string, req: RouterRequest): Promise<PresenceReply> =>
-    later(`${from}→${to} ${req.op}`, async () => {
+  /** `sender` is the calling process (a restarted node's old process is not its new one). */
+  const request = (sender: Node, to: string, req: RouterRequest): Promise<PresenceReply> =>
+    later(`${sender.id}→${to} ${req.op}`, async () => {
       const n = nodes.get(to);
-      if (n === undefined || n.dead || nodes.get(from)?.dead) throw new Error(`${to} unreachable`);
+      if (n === undefined || n.dead || sender.dead) throw new Error(`${to} unreachable`);
       const reply = await handleRouterRequest(n.directory, n.route, req);
-      return later(`${to}→${from} reply`, () => {
-        if (nodes.get(from)?.dead) throw new Error(`${from} gone`);
+      return later(`${to}→${sender.id} reply`, () => {
+        if (sender.dead) throw new Error(`${sender.id} gone`);
         return reply;
       });
     });
 
   const make = (id: string): Node => {
     let connections: Connections<Sock> | undefined;
-    const store = laterStore(mem, later, () => nodes.get(id)?.dead === true);
+    let self: Node | undefined;
+    const store = laterStore(mem, later, () => self?.dead === true);
     const ops: SocketOps<Sock> = {
       conn: (s) => s.conn,
       send(s, text) {
@@ -120,8 +122,9 @@ function region(ids: readonly string[], later: Later = now) {
       self: id,
       slots: SLOTS,
       slotKey: "model",
-      request: (to, req) => request(id, to, req),
+      request: (to, req) => request(self!, to, req),
       onError: () => {},
+      now: () => clock,
     });
     connections = new Connections<Sock>({
       ops,
@@ -146,10 +149,9 @@ function region(ids: readonly string[], later: Later = now) {
       self: id,
       directory,
       local: connections,
-      request: (to, req) => request(id, to, req),
+      request: (to, req) => request(self!, to, req),
       overloaded: () => false,
       cache: new HolderCache(),
-      now: () => clock,
     });
     const deliver: DeliverDeps = {
       store,
@@ -163,7 +165,8 @@ function region(ids: readonly string[], later: Later = now) {
       perfNow: () => 0,
       stamp: stamps(),
     };
-    return { id, directory, connections, route, deliver, dead: false };
+    self = { id, directory, connections, route, deliver, dead: false };
+    return self;
   };
   for (const id of ids) nodes.set(id, make(id));
   const node = (id: string) => nodes.get(id)!;
@@ -287,13 +290,13 @@ describe("cluster delivery (example runs)", () => {
     await r.setup();
     for (const n of r.nodes.values()) n.directory.setOwners(r.table("a"));
     // The slot moves to b; b and c know, a and d not yet.
-    for (const id of ["b", "c"]) applyOwners(r.node(id).directory, r.node(id).route, r.table("b"));
+    for (const id of ["b", "c"]) r.node(id).directory.setOwners(r.table("b"));
     const s = r.connect("c"); // announces to b, flushes (nothing stored yet)
     await settle();
     // d still routes to a, and a still thinks it owns the slot: it knows no holder.
     assert.deepEqual(await r.put("d", CHANNELS[0]!, 4), { status: 202 });
     assert.deepEqual(s.got, []);
-    for (const id of ["a", "d"]) applyOwners(r.node(id).directory, r.node(id).route, r.table("b"));
+    for (const id of ["a", "d"]) r.node(id).directory.setOwners(r.table("b"));
     await settle();
     assert.deepEqual(s.got, [`${CHANNELS[0]}@4`], "nudged: the holder read the store again");
   });
@@ -305,12 +308,12 @@ describe("cluster delivery (example runs)", () => {
     const s = r.connect("c");
     await settle();
     r.kill("a");
-    for (const id of ["b", "c"]) applyOwners(r.node(id).directory, r.node(id).route, r.table("b"));
+    for (const id of ["b", "c"]) r.node(id).directory.setOwners(r.table("b"));
     await settle(); // c re-announced to b and flushed (nothing stored yet)
     // d still has the old table: its route fails at the dead owner; the update is stored.
     assert.deepEqual(await r.put("d", CHANNELS[1]!, 6), { status: 202 });
     assert.deepEqual(s.got, []);
-    applyOwners(r.node("d").directory, r.node("d").route, r.table("b"));
+    r.node("d").directory.setOwners(r.table("b"));
     await settle();
     assert.deepEqual(s.got, [`${CHANNELS[1]}@6`]);
   });
@@ -337,6 +340,7 @@ type Action =
   | { t: "put"; endpoint: number; channel: number }
   | { t: "move"; owner: number }
   | { t: "kill"; node: number }
+  | { t: "restart"; node: number }
   | { t: "tick" }
   | { t: "steps"; n: number };
 
@@ -356,6 +360,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   },
   { arbitrary: fc.record({ t: fc.constant("move" as const), owner: fc.nat(3) }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant("kill" as const), node: fc.nat(3) }), weight: 1 },
+  { arbitrary: fc.record({ t: fc.constant("restart" as const), node: fc.nat(3) }), weight: 1 },
   { arbitrary: fc.constant({ t: "tick" as const }), weight: 1 },
   { arbitrary: fc.record({ t: fc.constant("steps" as const), n: fc.nat(4) }), weight: 3 },
 );
@@ -401,7 +406,7 @@ async function runModel(s: fc.Scheduler, actions: readonly Action[]): Promise<vo
           const n = r.node(id);
           if (n.dead || applied.get(id)! >= at) return;
           applied.set(id, at);
-          applyOwners(n.directory, n.route, r.table(to));
+          n.directory.setOwners(r.table(to));
         });
       }
     };
@@ -429,17 +434,18 @@ async function runModel(s: fc.Scheduler, actions: readonly Action[]): Promise<vo
         }
         case "put": {
           const id = NODE_IDS[a.endpoint]!;
-          if (r.node(id).dead) break;
+          const endpoint = r.node(id); // this process, not one restarted under its id later
+          if (endpoint.dead) break;
           const v = ++version;
           const ch = CHANNELS[a.channel]!;
           puts.push(
             r.put(id, ch, v).then(
               (res) => {
-                if (r.node(id).dead) return; // its app server got no answer: nothing promised
+                if (endpoint.dead) return; // its app server got no answer: nothing promised
                 assert.ok(res.status === 200 || res.status === 202, JSON.stringify(res));
                 promised.push(`${ch}@${v}`);
               },
-              (err) => assert.ok(r.node(id).dead, String(err)),
+              (err) => assert.ok(endpoint.dead, String(err)),
             ),
           );
           break;
@@ -455,6 +461,25 @@ async function runModel(s: fc.Scheduler, actions: readonly Action[]): Promise<vo
           r.kill(id);
           for (const x of socks) if (x.node === id) x.closed = true;
           if (owner === id) publish(live()[0]!);
+          break;
+        }
+        case "restart": {
+          // A new process under the same id (a StatefulSet pod replaced): empty memory, the
+          // current table read at start; the others learn of it each at its own moment.
+          const id = NODE_IDS[a.node]!;
+          if (r.node(id).dead) break;
+          for (const x of socks) if (x.node === id) x.closed = true;
+          r.node(id).dead = true; // nothing of the old process runs on
+          const fresh = r.restart(id);
+          fresh.directory.setOwners(r.table(owner));
+          applied.set(id, rev);
+          for (const other of live()) {
+            if (other === id) continue;
+            void later(`restart of ${id} → ${other}`, () => {
+              const n = r.node(other);
+              if (!n.dead) memberRestarted(n.directory, n.route, id);
+            });
+          }
           break;
         }
         case "tick":

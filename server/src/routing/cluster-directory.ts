@@ -13,6 +13,15 @@
  * No-loss does not depend on clocks: the holder flushes once the owner has confirmed (the
  * owner answered every earlier route "absent" after its update was stored), and a socket
  * is never sent the same stored update twice (stamps, delivery/connections.ts).
+ *
+ * Answers from the wrong node: a route answered "absent" by a node whose slot table was
+ * stale, one that failed at a dead owner, a PUT delivered to a socket that a newer one
+ * elsewhere then replaced — each may come after the holder's flush read the store. The
+ * node that saw it remembers the UAID with the owner it asked (`misses`, bounded, aged by
+ * this node's own clock) and, once its table names another owner (or that owner
+ * restarted), *nudges* the owner: the owner asks its holder to read the store again, or
+ * forwards the nudge once to the owner its own table names, or — owning the slot and
+ * knowing no holder — remembers it as a miss of its own for its next table change.
  */
 import type { Directory, DirectoryEvents } from "./directory.js";
 import type { PresenceReply, RouterRequest } from "./router-messages.js";
@@ -36,9 +45,14 @@ export interface ClusterDirectoryDeps {
   /** Sends a request to a node; rejects when it is unreachable or overloaded. */
   readonly request: (node: string, req: RouterRequest) => Promise<PresenceReply>;
   readonly onError: (op: string, err: unknown) => void;
+  /** This node's clock (ms), only to age its own `misses`. */
+  readonly now?: () => number;
 }
 
 const MAX_RETRIES_PER_TICK = 5_000;
+/** UAIDs a PUT may have missed, kept for the next routing change: bounded and aged. */
+const MAX_MISSES = 10_000;
+const MISS_MS = 60_000;
 
 export class ClusterDirectory implements Directory {
   private readonly claims = new Map<string, number>();
@@ -47,8 +61,12 @@ export class ClusterDirectory implements Directory {
   private readonly owned = new Map<string, Holder>();
   private owners: Owners = [];
   private events: DirectoryEvents | undefined;
+  private readonly misses = new Map<string, { owner: string | undefined; at: number }>();
+  private readonly now: () => number;
 
-  constructor(private readonly d: ClusterDirectoryDeps) {}
+  constructor(private readonly d: ClusterDirectoryDeps) {
+    this.now = d.now ?? Date.now;
+  }
 
   listen(events: DirectoryEvents): void {
     this.events = events;
@@ -141,6 +159,29 @@ export class ClusterDirectory implements Directory {
       const slot = slotOf(uaid, slots, slotKey);
       if (prev[slot] !== next[slot] || this.unannounced.has(uaid)) this.send(uaid, since);
     }
+    const old = this.now() - MISS_MS;
+    for (const [uaid, m] of this.misses) {
+      if (m.at < old) this.misses.delete(uaid);
+      else if (this.ownerOf(uaid) !== m.owner) {
+        this.misses.delete(uaid);
+        this.nudge(uaid);
+      }
+    }
+  }
+
+  /**
+   * A PUT for `uaid` did not reach a socket, as `owner` (in this node's table when asked)
+   * answered or failed to. If the table names another owner already, nudge it now; else
+   * remember it until the table moves or that owner restarts.
+   */
+  missed(uaid: string, owner: string | undefined): void {
+    if (this.ownerOf(uaid) !== owner) {
+      this.nudge(uaid);
+      return;
+    }
+    this.misses.delete(uaid);
+    this.misses.set(uaid, { owner, at: this.now() });
+    if (this.misses.size > MAX_MISSES) this.misses.delete(this.misses.keys().next().value!);
   }
 
   /**
@@ -152,6 +193,11 @@ export class ClusterDirectory implements Directory {
     if (node === this.d.self) return;
     for (const [uaid, since] of this.claims) {
       if (this.ownerOf(uaid) === node) this.send(uaid, since);
+    }
+    for (const [uaid, m] of this.misses) {
+      if (m.owner !== node) continue;
+      this.misses.delete(uaid);
+      this.nudge(uaid);
     }
   }
 
@@ -188,7 +234,19 @@ export class ClusterDirectory implements Directory {
       case "nudge": {
         // A PUT for this UAID may have missed its socket: have the holder read the store again.
         const h = this.owned.get(req.uaid);
-        if (h === undefined) return {}; // its announcement, still to come, flushes anyway
+        if (h === undefined) {
+          const owner = this.ownerOf(req.uaid);
+          if (owner !== undefined && owner !== this.d.self && req.fwd !== 1) {
+            this.d
+              .request(owner, { op: "nudge", uaid: req.uaid, fwd: 1 })
+              .catch((err) => this.d.onError("nudge", err));
+          } else {
+            // Ours (or so we think) and no holder known: its announcement, if still to
+            // come, flushes anyway; if our table is stale, the next one forwards this.
+            this.missed(req.uaid, owner);
+          }
+          return {};
+        }
         const flush: DirectoryRequest = { op: "flush", uaid: req.uaid, since: h.since };
         if (h.node === this.d.self) this.handle(flush);
         else this.d.request(h.node, flush).catch((err) => this.d.onError("flush", err));

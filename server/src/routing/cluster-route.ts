@@ -4,13 +4,9 @@
  * internal hops, and one when the endpoint already knows the holder (`HolderCache`).
  *
  * A PUT that did not reach a socket is stored (202) and normally waits for the holder's
- * flush, which starts after the owner confirmed the claim (directory.ts). Two answers come
- * from a node that was not the owner the holder confirmed with — an owner whose slot table
- * was stale, or an owner that could not be reached (dead) — and may come after the holder's
- * flush read the store. So the node that got such an answer remembers the UAID with the
- * owner it asked (`misses`, bounded, by this node's own clock) and, once its table names
- * another owner (or that owner restarted), nudges the new owner, which has its holder read
- * the store again. Stamps keep that second read from sending anything twice.
+ * flush, which starts after the owner confirmed the claim (directory.ts). Every answer but
+ * "delivered" is reported to the directory (`missed`), which nudges the holder again if
+ * the answer may have come from the wrong owner (cluster-directory.ts).
  */
 import type { ClusterDirectory } from "./cluster-directory.js";
 import type { HolderCache } from "./holder-cache.js";
@@ -41,62 +37,24 @@ export interface ClusterRouteDeps {
   /** Whether new PUTs should be shed (router queues or the store too slow). */
   readonly overloaded: () => boolean;
   readonly cache?: HolderCache;
-  /** This node's clock (ms), only to age its own `misses`. */
-  readonly now?: () => number;
 }
 
-/** UAIDs a PUT may have missed, kept for the next routing change: bounded and aged. */
-const MAX_MISSES = 10_000;
-const MISS_MS = 60_000;
-
-/** Applies a new slot table to the directory, then nudges for the misses it moved. */
-export function applyOwners(
+/** A member came back under the same id with a new incarnation (an empty memory). */
+export function memberRestarted(
   directory: ClusterDirectory,
   route: ClusterRoute | undefined,
-  owners: readonly (string | undefined)[],
+  node: string,
 ): void {
-  directory.setOwners(owners as string[]);
-  route?.tableChanged();
+  directory.ownerRestarted(node);
+  route?.ownerRestarted(node);
 }
 
 export class ClusterRoute implements Route {
-  private readonly misses = new Map<string, { owner: string | undefined; at: number }>();
-  private readonly now: () => number;
+  constructor(private readonly d: ClusterRouteDeps) {}
 
-  constructor(private readonly d: ClusterRouteDeps) {
-    this.now = d.now ?? Date.now;
-  }
-
-  /** The slot table changed: nudge the new owner of each recent miss whose slot moved. */
-  tableChanged(): void {
-    const old = this.now() - MISS_MS;
-    for (const [uaid, m] of this.misses) {
-      if (m.at < old) this.misses.delete(uaid);
-      else if (this.d.directory.ownerOf(uaid) !== m.owner) {
-        this.misses.delete(uaid);
-        this.d.directory.nudge(uaid);
-      }
-    }
-  }
-
-  /** `node` restarted: what it answered (or failed to) before may have missed a holder. */
+  /** `node` restarted under the same id: it holds no socket it held before. */
   ownerRestarted(node: string): void {
-    for (const [uaid, m] of this.misses) {
-      if (m.owner !== node) continue;
-      this.misses.delete(uaid);
-      this.d.directory.nudge(uaid);
-    }
-  }
-
-  private missed(uaid: string, owner: string | undefined): void {
-    // The table already moved on since we asked: the current owner may know a holder.
-    if (this.d.directory.ownerOf(uaid) !== owner) {
-      this.d.directory.nudge(uaid);
-      return;
-    }
-    this.misses.delete(uaid);
-    this.misses.set(uaid, { owner, at: this.now() });
-    if (this.misses.size > MAX_MISSES) this.misses.delete(this.misses.keys().next().value!);
+    this.d.cache?.forgetNode(node);
   }
 
   shedding(): boolean {
@@ -121,7 +79,7 @@ export class ClusterRoute implements Route {
         : owner === this.d.self
           ? await this.routeAsOwner(uaid, frame, stamp)
           : await this.ask(owner, { op: "route", uaid, frame, stamp });
-    if (r !== "delivered") this.missed(uaid, owner);
+    if (r !== "delivered") this.d.directory.missed(uaid, owner);
     return r;
   }
 
@@ -137,7 +95,7 @@ export class ClusterRoute implements Route {
     const r = asOwner
       ? await this.routeAsOwner(req.uaid, req.frame, req.stamp)
       : await this.ask(owner, { ...req, fwd: 1 });
-    if (r !== "delivered") this.missed(req.uaid, asOwner ? this.d.self : owner);
+    if (r !== "delivered") this.d.directory.missed(req.uaid, asOwner ? this.d.self : owner);
     const reply: PresenceReply = { d: r === "delivered" ? 1 : 0 };
     // Tell the endpoint who holds the socket, so its next PUT takes one hop.
     if (r === "delivered") {

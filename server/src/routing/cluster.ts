@@ -13,7 +13,7 @@ import type { Metrics } from "../metrics.js";
 import { oncePerInterval } from "../transport/once-per-interval.js";
 import { type AuthFailureReason, RouterPeers, RouterServer } from "../transport/router.js";
 import { ClusterDirectory } from "./cluster-directory.js";
-import { applyOwners, ClusterRoute, handleRouterRequest } from "./cluster-route.js";
+import { ClusterRoute, handleRouterRequest, memberRestarted } from "./cluster-route.js";
 import { Coordinator } from "./coordinator.js";
 import { EtcdRegistry } from "./etcd-registry.js";
 import { HolderCache } from "./holder-cache.js";
@@ -176,9 +176,7 @@ export class ClusterRouting {
             }
             if (seen !== undefined) {
               log.info({ event: "member_restarted", node: m.nodeId }, "member restarted");
-              this.directory.ownerRestarted(m.nodeId);
-              this.route?.ownerRestarted(m.nodeId);
-              this.cache.forgetNode(m.nodeId);
+              memberRestarted(this.directory, this.route, m.nodeId);
             }
           }
           this.peers.retain(new Set([...members.values()].map((m) => m.routerUrl)));
@@ -197,7 +195,7 @@ export class ClusterRouting {
           metrics.slotMoves.inc(movedSlots);
           metrics.slotsOwned.set(mine);
           metrics.slotTableSize.set(owners.length);
-          applyOwners(this.directory, this.route, owners);
+          this.directory.setOwners(owners);
           log.info({ event: "slot_table", moved: movedSlots, owned: mine }, "slot table applied");
           this.coordinator?.schedule();
         },

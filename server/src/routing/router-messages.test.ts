@@ -9,6 +9,7 @@ describe("router messages", () => {
       { op: "withdraw", uaid: "u", node: "n1", since: 0 },
       { op: "evict", uaid: "u", since: 7 },
       { op: "nudge", uaid: "u" },
+      { op: "nudge", uaid: "u", fwd: 1 },
       { op: "flush", uaid: "u", since: 8 },
       { op: "route", uaid: "u", frame: "{}" },
       { op: "route", uaid: "u", frame: "{}", fwd: 1 },

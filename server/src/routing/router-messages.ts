@@ -10,7 +10,7 @@ export type RouterRequest =
   | { op: "withdraw"; uaid: string; node: string; since: number }
   | { op: "evict"; uaid: string; since: number }
   /** To the owner: a PUT for `uaid` may have missed its socket (see cluster-route.ts). */
-  | { op: "nudge"; uaid: string }
+  | { op: "nudge"; uaid: string; fwd?: 1 }
   /** Owner to holder: flush the claim `(uaid, since)` again. */
   | { op: "flush"; uaid: string; since: number }
   /** `fwd`: already forwarded once by a node whose table said it was not the owner. */
@@ -62,7 +62,8 @@ export function decodeRequest(m: Record<string, unknown>): RouterRequest | Route
       return { op: m.op, uaid, since };
     }
     case "nudge":
-      return { op: "nudge", uaid };
+      if (m.fwd !== undefined && m.fwd !== 1) return bad("fwd");
+      return m.fwd === 1 ? { op: "nudge", uaid, fwd: 1 } : { op: "nudge", uaid };
     case "route":
     case "deliver": {
       const frame = m.frame;

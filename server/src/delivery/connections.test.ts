@@ -356,10 +356,15 @@ describe("Connections: the client's life", () => {
     // Another PUT with the same version is another update: it goes out.
     assert.equal(n.connections.deliver(uaid, frame, "p2"), true);
     assert.deepEqual(s.sent.slice(before), [frame, frame]);
-    // And a later flush does not hand back either.
-    await n.store.inner.savePending(uaid, CHID_A_NORM, CHID_A, 7n, 60, "p2");
+    // A direct frame with data goes even when the flush sent its version: the data is new.
+    const withData = `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":7,"data":"hi"}]}`;
+    await n.store.inner.savePending(uaid, CHID_A_NORM, CHID_A, 7n, 60, "p3");
     await n.connections.flush(s);
-    assert.equal(s.sent.length, before + 2);
+    assert.equal(n.connections.deliver(uaid, withData, "p3"), true);
+    assert.deepEqual(s.sent.slice(before + 2), [frame, withData]);
+    // And a later flush does not hand back any of them.
+    await n.connections.flush(s);
+    assert.equal(s.sent.length, before + 4);
   });
 
   it("an ack with a lower version than the pending one leaves it pending", async () => {

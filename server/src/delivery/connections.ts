@@ -444,13 +444,15 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
 
   /**
    * Hands a routed notification frame to a local socket; true when it took it, or already
-   * had this very update from a flush (same stamp: not sent twice).
+   * had this very update from a flush (same stamp: not sent twice). A frame with data still
+   * goes: a flush never carries data (it is not stored), and the data is the news.
    */
   sendFrame(socket: S, frame: string, stamp?: string): boolean {
     const u = directUpdate(frame);
     const c = this.d.ops.conn(socket);
     if (
       u !== undefined &&
+      !u.data &&
       stamp !== undefined &&
       sentOf(c.sent, u.channelID)?.stamps.includes(stamp)
     )

@@ -63,7 +63,7 @@ describe("loadConfig defaults", () => {
         pingMinIntervalMs: 1000,
         pingBurst: 5,
         pendingTtlSeconds: 3 * 24 * 3600,
-        shedStoreLatencyMs: 500,
+        shedStoreLatencyMs: 1000,
         idleTimeoutSeconds: 120,
         maxBackpressureBytes: 65536,
         maxConnections: 1_000_000,

@@ -278,7 +278,7 @@ export function loadConfig(env: Env): Config {
     pingMinIntervalMs: int("EDITION_PING_MIN_INTERVAL_MS", 1000, 0, 3_600_000),
     pingBurst: int("EDITION_PING_BURST", 5, 1, 1000),
     pendingTtlSeconds: int("EDITION_PENDING_TTL_SECONDS", 3 * 24 * 3600, 1, 365 * 24 * 3600),
-    shedStoreLatencyMs: int("EDITION_SHED_STORE_LATENCY_MS", 500, 0, 60_000),
+    shedStoreLatencyMs: int("EDITION_SHED_STORE_LATENCY_MS", 1000, 0, 60_000),
     idleTimeoutSeconds: int("EDITION_IDLE_TIMEOUT_SECONDS", 120, 8, 960),
     maxBackpressureBytes: int("EDITION_MAX_BACKPRESSURE_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024),
     maxConnections: int("EDITION_MAX_CONNECTIONS", 1_000_000, 1, 100_000_000),

@@ -36,6 +36,14 @@ import type { WebPushSide } from "./webpush-side.js";
 
 /** Frames a client may send before its hello reply; past that it is not a client we want. */
 const MAX_QUEUED_FRAMES = 32;
+/**
+ * How long a hello waits for the slot owner to confirm its announcement before it is
+ * answered anyway (the announcement is retried; its confirmation flushes then). The
+ * router's own request timeout.
+ */
+const HELLO_CONFIRM_MS = 2_000;
+
+type Announced = "confirmed" | "evicted" | "timeout";
 
 export interface ConnectionsDeps<S> {
   readonly ops: SocketOps<S>;
@@ -68,6 +76,11 @@ export interface ConnectionsDeps<S> {
 export class Connections<S> implements LocalDelivery, DirectoryEvents {
   /** Helloed sockets by UAID: the node's one local socket registry. */
   readonly sockets = new LocalSockets<S>();
+  /** Hellos announced and waiting for the owner's confirmation, by UAID. */
+  private readonly confirming = new Map<
+    string,
+    { readonly since: number; readonly done: (o: Announced) => void }
+  >();
   /** Sockets that have not completed hello yet (so a drain can close them too). */
   private readonly anonymous = new Set<S>();
   private open = 0;
@@ -315,17 +328,35 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
       return;
     }
     if (isClosed(c)) return; // the client left while we looked it up
+    // Announce first and answer once the slot owner confirmed: then the one flush (it
+    // starts at the confirmation) reads the store before the client can register and an
+    // app server PUT to the new channel, and no PUT reaches this socket before its reply.
+    const since = this.nextSince();
+    const announced = await this.announce(decision.uaid, since);
+    if (isClosed(c) || announced === "evicted") {
+      this.d.directory.withdraw(decision.uaid, since);
+      // A socket of this UAID already here keeps it: its claim was overwritten by ours.
+      const kept = this.sockets.find(decision.uaid);
+      if (kept !== undefined && announced !== "evicted")
+        this.d.directory.announce(decision.uaid, ops.conn(kept).since);
+      if (!isClosed(c)) {
+        // A newer connection for this UAID won meanwhile.
+        c.phase = Phase.Closed;
+        c.queue = undefined;
+        ops.close(socket, Close.replaced, "replaced");
+      }
+      return;
+    }
     // Reply and claim presence in one tick: no PUT can reach this socket before the reply.
     helloDone(c, decision.uaid);
     c.echo = decision.echo;
-    c.since = this.nextSince();
+    c.since = since;
     this.anonymous.delete(socket);
     const replaced = this.sockets.claim(decision.uaid, socket);
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
     ops.send(socket, c.webpush ? webpushHelloReply(decision.echo) : helloReply(decision.echo));
-    // The flush starts from `confirmed`, once the slot owner knows this claim (at once on a
-    // single node, or when this node owns the slot).
-    this.d.directory.announce(decision.uaid, c.since);
+    // Not confirmed yet (owner slow or unreachable): the retried announcement flushes.
+    if (announced === "confirmed") void this.flush(socket);
     metrics.bound.hello(decision.uaid === st.requested ? "kept" : "minted").inc();
     if (this.debug)
       this.d.log.debug(
@@ -348,6 +379,11 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
    * delivered directly; one in both is sent once (`Conn.sent`).
    */
   confirmed(uaid: string, since: number): void {
+    const waiting = this.confirming.get(uaid);
+    if (waiting !== undefined && waiting.since === since) {
+      waiting.done("confirmed"); // its hello replies, then flushes
+      return;
+    }
     const socket = this.sockets.find(uaid);
     if (socket === undefined) return;
     const c = this.d.ops.conn(socket);
@@ -356,9 +392,37 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
 
   /** A newer connection elsewhere replaced the claim `(uaid, since)`. */
   evicted(uaid: string, since: number): void {
+    const waiting = this.confirming.get(uaid);
+    if (waiting !== undefined && waiting.since <= since) waiting.done("evicted");
     const socket = this.sockets.find(uaid);
     if (socket !== undefined && this.d.ops.conn(socket).since === since)
       this.d.ops.close(socket, Close.replaced, "replaced");
+  }
+
+  /**
+   * Announces the claim `(uaid, since)` and resolves when the owner confirmed it (at once on
+   * a single node or when this node owns the slot), when a newer claim replaced it, or after
+   * `HELLO_CONFIRM_MS`. A second hello for the same UAID here replaces a waiting one.
+   */
+  private announce(uaid: string, since: number): Promise<Announced> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const entry = {
+        since,
+        done: (o: Announced) => {
+          if (settled) return;
+          settled = true;
+          if (this.confirming.get(uaid) === entry) this.confirming.delete(uaid);
+          if (timer !== undefined) clearTimeout(timer);
+          resolve(o);
+        },
+      };
+      this.confirming.get(uaid)?.done("evicted");
+      this.confirming.set(uaid, entry);
+      this.d.directory.announce(uaid, since);
+      if (!settled) timer = setTimeout(() => entry.done("timeout"), HELLO_CONFIRM_MS);
+    });
   }
 
   /** Hands a routed frame to the local socket of `uaid`: undefined when there is none. */

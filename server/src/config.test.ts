@@ -63,6 +63,7 @@ describe("loadConfig defaults", () => {
         pingMinIntervalMs: 1000,
         pingBurst: 5,
         pendingTtlSeconds: 3 * 24 * 3600,
+        shedStoreLatencyMs: 1000,
         idleTimeoutSeconds: 120,
         maxBackpressureBytes: 65536,
         maxConnections: 1_000_000,
@@ -144,6 +145,7 @@ describe("loadConfig parses every setting", () => {
       EDITION_PING_MIN_INTERVAL_MS: "0",
       EDITION_PING_BURST: "1",
       EDITION_PENDING_TTL_SECONDS: "3600",
+      EDITION_SHED_STORE_LATENCY_MS: "250",
       EDITION_IDLE_TIMEOUT_SECONDS: "960",
       EDITION_MAX_BACKPRESSURE_BYTES: "1024",
       EDITION_MAX_CONNECTIONS: "100",
@@ -187,6 +189,7 @@ describe("loadConfig parses every setting", () => {
         pingMinIntervalMs: 0,
         pingBurst: 1,
         pendingTtlSeconds: 3600,
+        shedStoreLatencyMs: 250,
         idleTimeoutSeconds: 960,
         maxBackpressureBytes: 1024,
         maxConnections: 100,
@@ -221,6 +224,7 @@ describe("loadConfig parses every setting", () => {
       ["EDITION_PING_MIN_INTERVAL_MS", "pingMinIntervalMs", 0, 3_600_000],
       ["EDITION_PING_BURST", "pingBurst", 1, 1000],
       ["EDITION_PENDING_TTL_SECONDS", "pendingTtlSeconds", 1, 365 * 24 * 3600],
+      ["EDITION_SHED_STORE_LATENCY_MS", "shedStoreLatencyMs", 0, 60_000],
       ["EDITION_IDLE_TIMEOUT_SECONDS", "idleTimeoutSeconds", 8, 960],
       ["EDITION_MAX_BACKPRESSURE_BYTES", "maxBackpressureBytes", 1024, 64 * 1024 * 1024],
       ["EDITION_MAX_CONNECTIONS", "maxConnections", 1, 100_000_000],
@@ -496,6 +500,8 @@ describe("cluster settings", () => {
         redirectThresholdPercent: 90,
         memberRefreshMs: 1000,
         regionStateDir: "/etc/edition/regions",
+        shedRouterDepth: 10_000,
+        holderCacheSize: 100_000,
       },
     );
   });
@@ -514,6 +520,8 @@ describe("cluster settings", () => {
       EDITION_ADVERTISE_WS_URL: "wss://eu-0.push.example.com",
       EDITION_REDIRECT_THRESHOLD_PERCENT: "75",
       EDITION_MEMBER_REFRESH_MS: "500",
+      EDITION_SHED_ROUTER_DEPTH: "50",
+      EDITION_HOLDER_CACHE_SIZE: "0",
     });
     assert.equal(c.role, "balancer");
     assert.deepEqual(
@@ -531,6 +539,8 @@ describe("cluster settings", () => {
         redirectThresholdPercent: 75,
         memberRefreshMs: 500,
         regionStateDir: "/etc/edition/regions",
+        shedRouterDepth: 50,
+        holderCacheSize: 0,
       },
     );
   });

@@ -27,6 +27,8 @@ export interface Config {
   readonly pingMinIntervalMs: number;
   readonly pingBurst: number;
   readonly pendingTtlSeconds: number;
+  /** PUTs are shed (503 + Retry-After) while store operations average this slow (0: never). */
+  readonly shedStoreLatencyMs: number;
   readonly idleTimeoutSeconds: number;
   readonly maxBackpressureBytes: number;
   /** Sockets this node holds at most; upgrades past it are refused with 503. */
@@ -100,6 +102,10 @@ export interface ClusterConfig {
   readonly memberRefreshMs: number;
   /** Where the operator's region-state ConfigMap is mounted (fallback to etcd). */
   readonly regionStateDir: string;
+  /** PUTs are shed (503 + Retry-After) while a router queue to a peer is this deep. */
+  readonly shedRouterDepth: number;
+  /** UAID → holder entries the endpoint remembers for one-hop PUTs (0: off). */
+  readonly holderCacheSize: number;
 }
 
 export interface RedisConfig {
@@ -136,10 +142,13 @@ const CLUSTER_ONLY = [
   "EDITION_REDIRECT_THRESHOLD_PERCENT",
   "EDITION_MEMBER_REFRESH_MS",
   "EDITION_REGION_STATE_DIR",
+  "EDITION_SHED_ROUTER_DEPTH",
+  "EDITION_HOLDER_CACHE_SIZE",
 ];
 
 const KNOWN = new Set([
   "EDITION_ROLE",
+  "EDITION_SHED_STORE_LATENCY_MS",
   "EDITION_HOST",
   "EDITION_PORT",
   "EDITION_METRICS_PORT",
@@ -277,6 +286,7 @@ export function loadConfig(env: Env): Config {
     pingMinIntervalMs: int("EDITION_PING_MIN_INTERVAL_MS", 1000, 0, 3_600_000),
     pingBurst: int("EDITION_PING_BURST", 5, 1, 1000),
     pendingTtlSeconds: int("EDITION_PENDING_TTL_SECONDS", 3 * 24 * 3600, 1, 365 * 24 * 3600),
+    shedStoreLatencyMs: int("EDITION_SHED_STORE_LATENCY_MS", 1000, 0, 60_000),
     idleTimeoutSeconds: int("EDITION_IDLE_TIMEOUT_SECONDS", 120, 8, 960),
     maxBackpressureBytes: int("EDITION_MAX_BACKPRESSURE_BYTES", 64 * 1024, 1024, 64 * 1024 * 1024),
     maxConnections: int("EDITION_MAX_CONNECTIONS", 1_000_000, 1, 100_000_000),
@@ -373,6 +383,8 @@ export function loadConfig(env: Env): Config {
       redirectThresholdPercent: int("EDITION_REDIRECT_THRESHOLD_PERCENT", 90, 1, 100),
       memberRefreshMs: int("EDITION_MEMBER_REFRESH_MS", 1000, 100, 60_000),
       regionStateDir: str("EDITION_REGION_STATE_DIR", "/etc/edition/regions"),
+      shedRouterDepth: int("EDITION_SHED_ROUTER_DEPTH", 10_000, 1, 1_000_000),
+      holderCacheSize: int("EDITION_HOLDER_CACHE_SIZE", 100_000, 0, 10_000_000),
     };
   } else if (role === "balancer") {
     problems.push(

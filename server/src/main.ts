@@ -18,6 +18,7 @@ import { startBalancer } from "./balancer/balancer.js";
 import { type Config, ConfigError, loadConfig, type RedisConfig } from "./config.js";
 import { Connections } from "./delivery/connections.js";
 import { type DeliverDeps, deliverUpdate } from "./delivery/deliver.js";
+import { stamps } from "./delivery/stamps.js";
 import { deleteMessage, deliverPush } from "./delivery/webpush-deliver.js";
 import { WebPushSide } from "./delivery/webpush-side.js";
 import { foreignUpdates, forwardUpdate } from "./endpoint/forward.js";
@@ -29,7 +30,8 @@ import { Close } from "./protocol/errors.js";
 import { mintUaid } from "./protocol/ids.js";
 import { Adoption, closeAtRate } from "./routing/adoption.js";
 import { ClusterRouting } from "./routing/cluster.js";
-import { MemoryPresence } from "./routing/presence-memory.js";
+import { LocalDirectory } from "./routing/directory.js";
+import { LocalRoute } from "./routing/local-route.js";
 import { AdoptingStore } from "./storage/adopting-store.js";
 import { MemoryStore } from "./storage/memory-store.js";
 import type { MessageQueue } from "./storage/message-queue.js";
@@ -37,6 +39,7 @@ import { MemoryMessageQueue } from "./storage/message-queue-memory.js";
 import { RedisMessageQueue } from "./storage/message-queue-redis.js";
 import { RedisStore, type RedisStoreOptions } from "./storage/redis-store.js";
 import type { MessageStore } from "./storage/store.js";
+import { StoreLatency } from "./storage/store-latency.js";
 import { timedQueue } from "./storage/timed-queue.js";
 import { timedStore } from "./storage/timed-store.js";
 import { attachAdmin } from "./transport/admin-http.js";
@@ -185,8 +188,19 @@ export async function startNode(
   let onHandback: (region: string) => void = () => {};
   const adoption = regionAdoption(config, log, (region) => onHandback(region));
   const adopting = adoption ? new AdoptingStore(rawStore, adoption) : undefined;
-  const store = timedStore(adopting ?? rawStore, metrics.bound.storeSeconds);
-  const queue = timedQueue(await openQueue(config, log, rawStore), metrics.bound.storeSeconds);
+  // Every store operation is timed into the histogram and into the shedding average.
+  const storeLatency = new StoreLatency(config.shedStoreLatencyMs);
+  const storeSeconds = (op: string) => {
+    const h = metrics.bound.storeSeconds(op);
+    return {
+      observe(v: number) {
+        h.observe(v);
+        storeLatency.observe(v);
+      },
+    };
+  };
+  const store = timedStore(adopting ?? rawStore, storeSeconds);
+  const queue = timedQueue(await openQueue(config, log, rawStore), storeSeconds);
   metrics.maxConnections.set(config.maxConnections);
   const keys = config.tokenKeys.length > 0 ? config.tokenKeys : [randomTokenKey()];
   if (config.tokenKeys.length === 0) {
@@ -203,32 +217,25 @@ export async function startNode(
   let audience = "";
   let draining = false;
 
-  // Routing and connections refer to each other (routing hands frames to sockets, the
-  // connections claim presence), so each sees the other through a closure.
-  let connections: Connections<ClientSocket> | undefined;
-  const sendFrame = (s: ClientSocket, frame: string) => connections!.sendFrame(s, frame);
+  // One direction only: the directory (socket-free) → the connections, which own the
+  // sockets and announce to it → the route, which asks the directory where and hands
+  // frames to the connections.
   const cluster =
     config.cluster === undefined
       ? undefined
-      : new ClusterRouting<ClientSocket>({
+      : new ClusterRouting({
           config: config.cluster,
           region: config.region,
           host: config.internalHost,
           capacity: config.maxConnections,
           log,
           metrics,
-          since: (s) => uwsSocketOps.conn(s).since,
-          send: sendFrame,
-          evict: (s) => uwsSocketOps.close(s, Close.replaced, "replaced"),
-          confirmed: (_uaid, s) => void connections!.flush(s),
-          connections: () => connections!.size,
+          storeOverloaded: () => storeLatency.overloaded(),
         });
-  const presence = cluster?.presence ?? new MemoryPresence<ClientSocket>(sendFrame);
-
-  connections = new Connections<ClientSocket>({
+  const connections = new Connections<ClientSocket>({
     ops: uwsSocketOps,
     store,
-    presence,
+    directory: cluster?.directory ?? new LocalDirectory(),
     tokens,
     metrics,
     log,
@@ -265,6 +272,7 @@ export async function startNode(
       config.drainRate,
       config.drainDeadlineSeconds * 1000,
     );
+  const route = cluster?.attach(conns) ?? new LocalRoute(conns, () => storeLatency.overloaded());
 
   const app = publicApp(config);
   const ipLimits = new IpLimits(config.limits);
@@ -286,7 +294,8 @@ export async function startNode(
   limitsTimer.unref();
   const deliverDeps: DeliverDeps = {
     store,
-    route: presence,
+    route,
+    stamp: stamps(),
     tokens,
     metrics,
     log,
@@ -305,7 +314,7 @@ export async function startNode(
   };
   const webpushDeps = {
     queue,
-    route: presence,
+    route,
     tokens: webpushTokens,
     metrics,
     log,

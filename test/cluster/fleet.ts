@@ -210,7 +210,11 @@ export class Fleet {
       const version = fc.next;
       const p = put(endpointVia(fc.endpoint, via), { body: form({ version }), timeoutMs: 10_000 })
         .then(
-          (r) => String(r.status),
+          // A refusal carries its reason (overloaded vs storage unavailable), for the report.
+          (r) =>
+            r.status === 200 || r.status === 202
+              ? String(r.status)
+              : `${r.status} ${r.body.slice(0, 120)}`,
           (err: Error) => `error: ${err.name}`,
         )
         .then((status) => {

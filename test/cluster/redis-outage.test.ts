@@ -12,7 +12,7 @@ import { endpointVia, startLocalCluster, within } from "../support/cluster.js";
 import { channelID, eventually, form, get, put } from "../support/http.js";
 import type { PushNode } from "../support/node.js";
 
-test("Redis stop + restart with AOF: 503 + Retry-After and register 500 while down; afterwards everything stored before is flushed", {
+test("Redis stop + restart with AOF: 503 + Retry-After and register 503 while down; afterwards everything stored before is flushed", {
   timeout: 90_000,
 }, async (t) => {
   t.after(disconnectAll);
@@ -81,11 +81,11 @@ test("Redis stop + restart with AOF: 503 + Retry-After and register 500 while do
   }
   await online.barrier();
   assert.deepEqual(online.inbox.filter(isType("notification")), [], "no update without storage");
-  // A register fails with an error reply of status 500, then the socket is closed.
+  // A register fails with an error reply of status 503 (as a hello would), then the socket is closed.
   const ch = channelID();
   registrar.send({ messageType: "register", channelID: ch });
   const reply = await registrar.next(isType("register"));
-  assert.equal(reply.status, 500, raw(reply));
+  assert.equal(reply.status, 503, raw(reply));
   assert.equal(reply.channelID, ch, "the error reply echoes the request");
   await within(registrar.closed(), 5_000, "the socket closed after the register error");
 

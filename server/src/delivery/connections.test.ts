@@ -9,7 +9,8 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { TokenCodec } from "../endpoint/token.js";
 import { createMetrics } from "../metrics.js";
-import { MemoryPresence } from "../routing/presence-memory.js";
+import { LocalDirectory } from "../routing/directory.js";
+import { LocalRoute } from "../routing/local-route.js";
 import { MemoryStore } from "../storage/memory-store.js";
 import {
   type AckUpdate,
@@ -22,6 +23,7 @@ import {
 import { Connections } from "./connections.js";
 import { type DeliverDeps, deliverUpdate, type UpdateResult } from "./deliver.js";
 import { type Conn, SendResult, type SocketOps } from "./socket.js";
+import { stamps } from "./stamps.js";
 
 const PREFIX = "https://push.test/update/";
 const NOW_S = 1_700_000_000n;
@@ -126,7 +128,6 @@ function node(opts: { maxChannels?: number } = {}) {
   const store = new ControlledStore();
   let connections: Connections<FakeSocket> | undefined;
   // Local routing: the frame goes to the socket holding the UAID, through Connections.
-  const presence = new MemoryPresence<FakeSocket>((s, frame) => connections!.sendFrame(s, frame));
   const tokens = new TokenCodec([{ id: 1, key: Buffer.alloc(32, 7) }]);
   let minted = 0;
   const ops: SocketOps<FakeSocket> = {
@@ -146,7 +147,7 @@ function node(opts: { maxChannels?: number } = {}) {
   connections = new Connections<FakeSocket>({
     ops,
     store,
-    presence,
+    directory: new LocalDirectory(),
     tokens,
     metrics,
     log,
@@ -163,9 +164,11 @@ function node(opts: { maxChannels?: number } = {}) {
     now: () => 0,
   });
   const c = connections;
+  const presence = c.sockets;
+  const route = new LocalRoute(c);
   const deliverDeps: DeliverDeps = {
     store,
-    route: presence,
+    route,
     tokens,
     metrics,
     log,
@@ -173,6 +176,7 @@ function node(opts: { maxChannels?: number } = {}) {
     pendingTtlSeconds: 3600,
     nowSeconds: () => NOW_S,
     perfNow: () => 0,
+    stamp: stamps(),
   };
 
   function connect(): FakeSocket {
@@ -299,7 +303,7 @@ describe("Connections: the client's life", () => {
     n.frame(s, { messageType: "ack", updates: [{ channelID: CHID_A_NORM, version: 100 }] });
     await settle();
     const before = s.sent.length;
-    // The owner asks the holder to flush again (cluster-presence.ts) before the ack landed.
+    // A flush after a new confirmation (routing change) before the ack landed.
     await n.connections.flush(s);
     assert.deepEqual(s.sent.slice(before), [], "the acked update is not handed back");
     n.store.release("ack");
@@ -330,6 +334,37 @@ describe("Connections: the client's life", () => {
       s2.sent.at(-1),
       `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":100}]}`,
     );
+  });
+
+  it("a stored update the flush sent is not sent again when its own direct frame arrives later; a new PUT with the same version is", async () => {
+    const n = node();
+    const s = n.connect();
+    const uaid = await n.hello(s);
+    await n.register(s, CHID_A);
+    // The PUT stored its update (stamp "p1") but its route has not reached the socket yet.
+    assert.equal(
+      await n.store.inner.savePending(uaid, CHID_A_NORM, CHID_A, 7n, 60, "p1"),
+      "stored",
+    );
+    const before = s.sent.length;
+    await n.connections.flush(s);
+    const frame = `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":7}]}`;
+    assert.deepEqual(s.sent.slice(before), [frame]);
+    // Its direct frame now arrives: the socket has that very update already.
+    assert.equal(n.connections.deliver(uaid, frame, "p1"), true);
+    assert.deepEqual(s.sent.slice(before), [frame], "not sent twice on the same socket");
+    // Another PUT with the same version is another update: it goes out.
+    assert.equal(n.connections.deliver(uaid, frame, "p2"), true);
+    assert.deepEqual(s.sent.slice(before), [frame, frame]);
+    // A direct frame with data goes even when the flush sent its version: the data is new.
+    const withData = `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":7,"data":"hi"}]}`;
+    await n.store.inner.savePending(uaid, CHID_A_NORM, CHID_A, 7n, 60, "p3");
+    await n.connections.flush(s);
+    assert.equal(n.connections.deliver(uaid, withData, "p3"), true);
+    assert.deepEqual(s.sent.slice(before + 2), [frame, withData]);
+    // And a later flush does not hand back any of them.
+    await n.connections.flush(s);
+    assert.equal(s.sent.length, before + 4);
   });
 
   it("an ack with a lower version than the pending one leaves it pending", async () => {
@@ -598,7 +633,7 @@ describe("Connections: store failures", () => {
     });
   }
 
-  it("register whose store fails → 500 echo and close", async () => {
+  it("register whose store fails → 503 echo (as at hello) and close", async () => {
     const n = node();
     const s = n.connect();
     await n.hello(s);
@@ -606,7 +641,7 @@ describe("Connections: store failures", () => {
     const frame = `{"messageType":"register","channelID":"${CHID_A}"}`;
     n.frame(s, frame);
     await settle();
-    assert.equal(s.sent[1], `${frame.slice(0, -1)},"status":500,"error":"Internal Server Error"}`);
+    assert.equal(s.sent[1], `${frame.slice(0, -1)},"status":503,"error":"Service Unavailable"}`);
     assert.deepEqual(s.closes, [{ code: 1000, reason: undefined }]);
     assert.equal(
       await metric(n.registry, "edition_store_errors_total", { operation: "register" }),
@@ -614,7 +649,7 @@ describe("Connections: store failures", () => {
     );
   });
 
-  it("unregister whose store fails → 500 echo and close; the registration stays", async () => {
+  it("unregister whose store fails → 503 echo and close; the registration stays", async () => {
     const n = node();
     const s = n.connect();
     const uaid = await n.hello(s);
@@ -623,7 +658,7 @@ describe("Connections: store failures", () => {
     const frame = `{"messageType":"unregister","channelID":"${CHID_A}"}`;
     n.frame(s, frame);
     await settle();
-    assert.equal(s.sent[2], `${frame.slice(0, -1)},"status":500,"error":"Internal Server Error"}`);
+    assert.equal(s.sent[2], `${frame.slice(0, -1)},"status":503,"error":"Service Unavailable"}`);
     assert.deepEqual(s.closes, [{ code: 1000, reason: undefined }]);
     assert.equal((await n.put(endpoint, "version=1")).status, 202);
     assert.equal(await n.store.inner.channelCount(uaid), 1);

@@ -21,18 +21,35 @@ import {
 } from "../protocol/replies.js";
 import { helloDone, type Limits, newSession, Phase, type Step, step } from "../protocol/session.js";
 import { webpushHelloReply, webpushNotification } from "../protocol/webpush-session.js";
-import type { Presence } from "../routing/presence.js";
+import type { Directory, DirectoryEvents } from "../routing/directory.js";
+import type { LocalDelivery } from "../routing/route.js";
 import type { MessageStore, PendingUpdate } from "../storage/store.js";
-import { type Conn, SendResult, type SocketOps } from "./socket.js";
+import { LocalSockets } from "./local-sockets.js";
+import {
+  type Conn,
+  MAX_SENT_STAMPS,
+  SendResult,
+  type SentUpdate,
+  type SocketOps,
+} from "./socket.js";
 import type { WebPushSide } from "./webpush-side.js";
 
 /** Frames a client may send before its hello reply; past that it is not a client we want. */
 const MAX_QUEUED_FRAMES = 32;
+/**
+ * How long a hello waits for the slot owner to confirm its announcement before it is
+ * answered anyway (the announcement is retried; its confirmation flushes then). The
+ * router's own request timeout.
+ */
+const HELLO_CONFIRM_MS = 2_000;
+
+type Announced = "confirmed" | "evicted" | "timeout";
 
 export interface ConnectionsDeps<S> {
   readonly ops: SocketOps<S>;
   readonly store: MessageStore;
-  readonly presence: Presence<S>;
+  /** Told of every claim and its end; says when to flush and when a claim lost. */
+  readonly directory: Directory;
   readonly tokens: TokenCodec;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -56,7 +73,14 @@ export interface ConnectionsDeps<S> {
   readonly webpush?: WebPushSide;
 }
 
-export class Connections<S> {
+export class Connections<S> implements LocalDelivery, DirectoryEvents {
+  /** Helloed sockets by UAID: the node's one local socket registry. */
+  readonly sockets = new LocalSockets<S>();
+  /** Hellos announced and waiting for the owner's confirmation, by UAID. */
+  private readonly confirming = new Map<
+    string,
+    { readonly since: number; readonly done: (o: Announced) => void }
+  >();
   /** Sockets that have not completed hello yet (so a drain can close them too). */
   private readonly anonymous = new Set<S>();
   private open = 0;
@@ -66,6 +90,7 @@ export class Connections<S> {
 
   constructor(private readonly d: ConnectionsDeps<S>) {
     this.debug = d.log.isLevelEnabled("debug");
+    d.directory.listen(this);
   }
 
   /** A fresh per-socket state, to attach as the socket's user data at upgrade. */
@@ -103,7 +128,8 @@ export class Connections<S> {
     c.gone = true;
     c.queue = undefined;
     this.anonymous.delete(socket);
-    if (c.uaid !== undefined) this.d.presence.release(c.uaid, socket);
+    if (c.uaid !== undefined && this.sockets.release(c.uaid, socket))
+      this.d.directory.withdraw(c.uaid, c.since);
     this.d.metrics.connections.dec();
     this.d.metrics.bound.closed(closeReason(code)).inc();
     if (this.debug)
@@ -175,7 +201,7 @@ export class Connections<S> {
     const oldest = this.d.now() - limit;
     let closed = 0;
     for (let i = 0; i < budget; i++) {
-      this.stallWalk ??= this.d.presence.sockets()[Symbol.iterator]();
+      this.stallWalk ??= this.sockets.values();
       const next = this.stallWalk.next();
       if (next.done) {
         this.stallWalk = undefined;
@@ -296,20 +322,41 @@ export class Connections<S> {
       if (c.phase !== Phase.Closed) {
         c.phase = Phase.Closed;
         c.queue = undefined;
-        ops.send(socket, errorReply(st.raw, "unavailable"));
+        ops.send(socket, errorReply(st.raw, "storage"));
         ops.close(socket, Close.normal);
       }
       return;
     }
     if (isClosed(c)) return; // the client left while we looked it up
+    // Announce first and answer once the slot owner confirmed: then the one flush (it
+    // starts at the confirmation) reads the store before the client can register and an
+    // app server PUT to the new channel, and no PUT reaches this socket before its reply.
+    const since = this.nextSince();
+    const announced = await this.announce(decision.uaid, since);
+    if (isClosed(c) || announced === "evicted") {
+      this.d.directory.withdraw(decision.uaid, since);
+      // A socket of this UAID already here keeps it: its claim was overwritten by ours.
+      const kept = this.sockets.find(decision.uaid);
+      if (kept !== undefined && announced !== "evicted")
+        this.d.directory.announce(decision.uaid, ops.conn(kept).since);
+      if (!isClosed(c)) {
+        // A newer connection for this UAID won meanwhile.
+        c.phase = Phase.Closed;
+        c.queue = undefined;
+        ops.close(socket, Close.replaced, "replaced");
+      }
+      return;
+    }
     // Reply and claim presence in one tick: no PUT can reach this socket before the reply.
     helloDone(c, decision.uaid);
     c.echo = decision.echo;
-    c.since = this.nextSince();
+    c.since = since;
     this.anonymous.delete(socket);
-    const replaced = this.d.presence.claim(decision.uaid, socket);
+    const replaced = this.sockets.claim(decision.uaid, socket);
     if (replaced !== undefined) ops.close(replaced, Close.replaced, "replaced");
     ops.send(socket, c.webpush ? webpushHelloReply(decision.echo) : helloReply(decision.echo));
+    // Not confirmed yet (owner slow or unreachable): the retried announcement flushes.
+    if (announced === "confirmed") void this.flush(socket);
     metrics.bound.hello(decision.uaid === st.requested ? "kept" : "minted").inc();
     if (this.debug)
       this.d.log.debug(
@@ -323,12 +370,65 @@ export class Connections<S> {
         "hello",
       );
 
-    // Flush after presence is claimed: an update stored before the claim is in this read,
-    // one stored after it is delivered directly. In a cluster, a PUT that reaches the slot
-    // owner before our announcement does is answered 202; the owner remembers it and tells
-    // us to flush again when the announcement arrives (cluster-presence.ts).
-    await this.flush(socket);
     this.replay(socket, c);
+  }
+
+  /**
+   * The directory's owner recorded the claim `(uaid, since)`: send what is stored. A PUT
+   * stored before this read is in it; one whose route reaches the owner from now on is
+   * delivered directly; one in both is sent once (`Conn.sent`).
+   */
+  confirmed(uaid: string, since: number): void {
+    const waiting = this.confirming.get(uaid);
+    if (waiting !== undefined && waiting.since === since) {
+      waiting.done("confirmed"); // its hello replies, then flushes
+      return;
+    }
+    const socket = this.sockets.find(uaid);
+    if (socket === undefined) return;
+    const c = this.d.ops.conn(socket);
+    if (c.since === since && !isClosed(c)) void this.flush(socket);
+  }
+
+  /** A newer connection elsewhere replaced the claim `(uaid, since)`. */
+  evicted(uaid: string, since: number): void {
+    const waiting = this.confirming.get(uaid);
+    if (waiting !== undefined && waiting.since <= since) waiting.done("evicted");
+    const socket = this.sockets.find(uaid);
+    if (socket !== undefined && this.d.ops.conn(socket).since === since)
+      this.d.ops.close(socket, Close.replaced, "replaced");
+  }
+
+  /**
+   * Announces the claim `(uaid, since)` and resolves when the owner confirmed it (at once on
+   * a single node or when this node owns the slot), when a newer claim replaced it, or after
+   * `HELLO_CONFIRM_MS`. A second hello for the same UAID here replaces a waiting one.
+   */
+  private announce(uaid: string, since: number): Promise<Announced> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const entry = {
+        since,
+        done: (o: Announced) => {
+          if (settled) return;
+          settled = true;
+          if (this.confirming.get(uaid) === entry) this.confirming.delete(uaid);
+          if (timer !== undefined) clearTimeout(timer);
+          resolve(o);
+        },
+      };
+      this.confirming.get(uaid)?.done("evicted");
+      this.confirming.set(uaid, entry);
+      this.d.directory.announce(uaid, since);
+      if (!settled) timer = setTimeout(() => entry.done("timeout"), HELLO_CONFIRM_MS);
+    });
+  }
+
+  /** Hands a routed frame to the local socket of `uaid`: undefined when there is none. */
+  deliver(uaid: string, frame: string, stamp?: string): boolean | undefined {
+    const socket = this.sockets.find(uaid);
+    return socket === undefined ? undefined : this.sendFrame(socket, frame, stamp);
   }
 
   /**
@@ -351,7 +451,7 @@ export class Connections<S> {
         if (r === SendResult.dropped) this.slowConsumer(socket);
         if (r !== SendResult.ok && r !== SendResult.buffered) return;
       }
-      for (const p of pending) markSent(c, p.channelID, p.version);
+      for (const p of pending) markSent(c, p.channelID, p.version, p.stamp);
       this.d.metrics.notifications.flushed.inc(pending.length);
     } catch (err) {
       this.d.metrics.storeErrors.labels("pending").inc();
@@ -406,12 +506,24 @@ export class Connections<S> {
     if (c.backlog === 0) await this.flush(socket);
   }
 
-  /** Hands a routed notification frame to a local socket; true when it took it. */
-  sendFrame(socket: S, frame: string): boolean {
+  /**
+   * Hands a routed notification frame to a local socket; true when it took it, or already
+   * had this very update from a flush (same stamp: not sent twice). A frame with data still
+   * goes: a flush never carries data (it is not stored), and the data is the news.
+   */
+  sendFrame(socket: S, frame: string, stamp?: string): boolean {
+    const u = directUpdate(frame);
+    const c = this.d.ops.conn(socket);
+    if (
+      u !== undefined &&
+      !u.data &&
+      stamp !== undefined &&
+      sentOf(c.sent, u.channelID)?.stamps.includes(stamp)
+    )
+      return !isClosed(c);
     const r = this.d.ops.send(socket, frame);
     if (r === SendResult.ok || r === SendResult.buffered) {
-      const u = directUpdate(frame);
-      if (u !== undefined) markSent(this.d.ops.conn(socket), u.channelID, u.version);
+      if (u !== undefined) markSent(c, u.channelID, u.version, stamp);
       return true;
     }
     if (r === SendResult.dropped) this.slowConsumer(socket);
@@ -533,7 +645,7 @@ export class Connections<S> {
   /** Every open socket, helloed or not (for a drain). */
   *all(): Generator<S> {
     yield* this.anonymous;
-    yield* this.d.presence.sockets();
+    yield* this.sockets.values();
   }
 }
 
@@ -570,13 +682,33 @@ function closeReason(code: number): string {
   }
 }
 
-/** The pending updates not already sent on this socket (`Conn.sent`). */
-function notSent(pending: readonly PendingUpdate[], sent: Map<string, bigint> | undefined) {
+/**
+ * The pending updates not already sent on this socket (`Conn.sent`): the same stamp, or,
+ * for an update stored without one, the same version.
+ */
+function notSent(pending: readonly PendingUpdate[], sent: Map<string, SentUpdate> | undefined) {
   if (sent === undefined) return pending;
-  return pending.filter((p) => sent.get(normalizeUuid(p.channelID) ?? p.channelID) !== p.version);
+  return pending.filter((p) => {
+    const s = sentOf(sent, p.channelID);
+    if (s === undefined) return true;
+    return p.stamp !== undefined ? !s.stamps.includes(p.stamp) : s.version !== p.version;
+  });
 }
 
-function markSent(c: Conn, channelID: string, version: bigint): void {
+function sentOf(sent: Map<string, SentUpdate> | undefined, channelID: string) {
+  return sent?.get(normalizeUuid(channelID) ?? channelID);
+}
+
+function markSent(c: Conn, channelID: string, version: bigint, stamp: string | undefined): void {
   c.sent ??= new Map();
-  c.sent.set(normalizeUuid(channelID) ?? channelID, version);
+  const key = normalizeUuid(channelID) ?? channelID;
+  const s = c.sent.get(key);
+  if (s === undefined) {
+    c.sent.set(key, { version, stamps: stamp === undefined ? [] : [stamp] });
+    return;
+  }
+  s.version = version;
+  if (stamp === undefined) return;
+  s.stamps.push(stamp);
+  if (s.stamps.length > MAX_SENT_STAMPS) s.stamps.shift();
 }

@@ -10,7 +10,8 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { TokenCodec } from "../endpoint/token.js";
 import { createMetrics } from "../metrics.js";
-import { MemoryPresence } from "../routing/presence-memory.js";
+import { LocalDirectory } from "../routing/directory.js";
+import { LocalRoute } from "../routing/local-route.js";
 import type { Route } from "../routing/route.js";
 import { MemoryStore } from "../storage/memory-store.js";
 import { type MessageStore, StoreError } from "../storage/store.js";
@@ -61,7 +62,6 @@ function node(opts: { route?: (local: Route) => Route } = {}) {
   const store = withFailures(mem, failing);
   const tokens = new TokenCodec([KEY]);
   let connections: Connections<FakeSocket> | undefined;
-  const presence = new MemoryPresence<FakeSocket>((s, frame) => connections!.sendFrame(s, frame));
   const ops: SocketOps<FakeSocket> = {
     conn: (s) => s.conn,
     send(s, text) {
@@ -79,7 +79,7 @@ function node(opts: { route?: (local: Route) => Route } = {}) {
   connections = new Connections<FakeSocket>({
     ops,
     store,
-    presence,
+    directory: new LocalDirectory(),
     tokens,
     metrics,
     log,
@@ -96,10 +96,12 @@ function node(opts: { route?: (local: Route) => Route } = {}) {
     now: () => 0,
   });
   const c = connections;
+  const presence = c.sockets;
+  const route = new LocalRoute(c);
   let perf = 0;
   const deps: DeliverDeps = {
     store,
-    route: opts.route ? opts.route(presence) : presence,
+    route: opts.route ? opts.route(route) : route,
     tokens,
     metrics,
     log,

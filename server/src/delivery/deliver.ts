@@ -45,6 +45,8 @@ export interface DeliverDeps {
   readonly perfNow: () => number;
   /** Tokens of another region (forwarded or adopted: `endpoint/forward.ts`); absent = 404. */
   readonly foreign?: (target: EndpointTarget, input: UpdateInput) => Promise<UpdateResult>;
+  /** A new stamp per stored update (delivery/stamps.ts); absent: updates carry none. */
+  readonly stamp?: () => string;
 }
 
 const OK: UpdateResult = { status: 200 };
@@ -87,6 +89,7 @@ async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult
   if (d.route.shedding()) return SHED;
 
   let outcome: Awaited<ReturnType<MessageStore["savePending"]>>;
+  const stamp = d.stamp?.();
   try {
     outcome = await d.store.savePending(
       target.uaid,
@@ -94,6 +97,7 @@ async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult
       target.channelID,
       req.version,
       d.pendingTtlSeconds,
+      stamp,
     );
   } catch (err) {
     d.metrics.storeErrors.labels("save_pending").inc();
@@ -109,7 +113,7 @@ async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult
   const frame = notification([
     { channelID: target.channelID, version: req.version, data: req.data },
   ]);
-  const routed = await d.route.route(target.uaid, frame);
+  const routed = await d.route.route(target.uaid, frame, stamp);
   if (routed === "delivered") {
     d.metrics.notifications.delivered.inc();
     d.metrics.putToSocket.observe((d.perfNow() - input.startedAt) / 1000);

@@ -26,14 +26,30 @@ export interface Conn extends Session {
    */
   backlog: number;
   /**
-   * SimplePush: the version last sent on this socket, per normalised channelID (made on the
-   * first update sent). A flush skips a pending update this socket was already sent, so the
-   * flush asked for again after a routing change (it reads the store, where an update stays
-   * until its ack lands) never hands the client back what it got directly or already acked:
-   * "unacked updates are not re-sent on the same socket". Bounded by the UAID's channels (an
-   * unregister removes its entry).
+   * SimplePush: what was sent on this socket, per normalised channelID (made on the first
+   * update sent): the last version, and the stamps of the last `MAX_SENT_STAMPS` updates.
+   * A flush skips a stored update whose stamp this socket was sent, and a direct frame whose
+   * stamp a flush already sent is not sent again, so the flush after each confirmation (it
+   * reads the store, where an update stays until its ack lands) never hands the client back
+   * what it got directly or already acked, whichever of flush and direct frame came first
+   * and in whatever order concurrent PUTs were stored. Two PUTs with the same version are
+   * two updates (different stamps): both are sent. An update stored without a stamp is
+   * compared by version. Bounded by the UAID's channels (an unregister removes its entry).
    */
-  sent: Map<string, bigint> | undefined;
+  sent: Map<string, SentUpdate> | undefined;
+}
+
+/**
+ * How many stamps a socket remembers per channel: a duplicate would need more updates sent
+ * on one channel between a flush and the direct frame of the same update (or the other way
+ * round) than this, all racing one routing change.
+ */
+export const MAX_SENT_STAMPS = 16;
+
+export interface SentUpdate {
+  version: bigint;
+  /** Oldest first, at most `MAX_SENT_STAMPS`. */
+  readonly stamps: string[];
 }
 
 export const SendResult = { ok: 0, buffered: 1, dropped: 2, closed: 3 } as const;

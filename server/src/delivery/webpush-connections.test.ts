@@ -12,7 +12,7 @@ import type { RedirectDecision } from "../balancer/redirect.js";
 import { TokenCodec } from "../endpoint/token.js";
 import { WebPushTokens } from "../endpoint/webpush-token.js";
 import { createMetrics } from "../metrics.js";
-import { MemoryPresence } from "../routing/presence-memory.js";
+import { LocalDirectory } from "../routing/directory.js";
 import { MemoryStore } from "../storage/memory-store.js";
 import { MemoryMessageQueue } from "../storage/message-queue-memory.js";
 import { Connections } from "./connections.js";
@@ -41,7 +41,6 @@ function setup(redirect?: () => RedirectDecision) {
     },
     close: (s, code) => connections.closed(s, code),
   };
-  const presence = new MemoryPresence<FakeSocket>((s, f) => ops.send(s, f) === SendResult.ok);
   const codec = new TokenCodec([{ id: 1, key: Buffer.alloc(32, 5) }]);
   const metrics = createMetrics(new Registry());
   const log = pino({ level: "silent" });
@@ -49,7 +48,7 @@ function setup(redirect?: () => RedirectDecision) {
   const connections: Connections<FakeSocket> = new Connections<FakeSocket>({
     ops,
     store,
-    presence,
+    directory: new LocalDirectory(),
     tokens: codec,
     metrics,
     log,

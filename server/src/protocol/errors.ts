@@ -36,7 +36,11 @@ export const LimitErrno = {
 /** Error reply statuses and their fixed `error` strings (docs/protocol.md "Error reply"). */
 export const ReplyError = {
   invalidCommand: { status: 401, error: "Invalid Command" },
-  storage: { status: 500, error: "Internal Server Error" },
+  /**
+   * The store failed (unreachable, timed out): the same answer wherever it happens — hello,
+   * register, unregister — and the same status a PUT gets (503): nothing was done; retry.
+   */
+  storage: { status: 503, error: "Service Unavailable" },
   unavailable: { status: 503, error: "Service Unavailable" },
   regionFull: { status: 429, error: "Too Many Requests" },
 } as const;

@@ -1,7 +1,9 @@
 /**
  * The cluster side of a node, assembled: internal router (server + peers), etcd registry
- * (member record, members, slot table), coordinator campaign, and the cluster presence
- * that routes by the slot table. `main.ts` builds one when EDITION_ETCD_ENDPOINTS is set.
+ * (member record, members, slot table), coordinator campaign, the socket-free directory
+ * and the delivery that routes by it. `main.ts` builds one when EDITION_ETCD_ENDPOINTS is
+ * set: the directory first (`Connections` announces to it), then `attach` gives it the
+ * node's sockets and returns the route PUTs take. Nothing here calls back into `main.ts`.
  */
 
 import { chooseRedirect, type RedirectDecision } from "../balancer/redirect.js";
@@ -10,37 +12,41 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { oncePerInterval } from "../transport/once-per-interval.js";
 import { type AuthFailureReason, RouterPeers, RouterServer } from "../transport/router.js";
-import { ClusterPresence, type PresenceRequest } from "./cluster-presence.js";
+import { ClusterDirectory } from "./cluster-directory.js";
+import { ClusterRoute, handleRouterRequest, memberRestarted } from "./cluster-route.js";
 import { Coordinator } from "./coordinator.js";
 import { EtcdRegistry } from "./etcd-registry.js";
+import { HolderCache } from "./holder-cache.js";
 import type { Member } from "./members.js";
 import { RegionState } from "./region-state.js";
+import type { LocalDelivery } from "./route.js";
 import {
   decodeReply,
   decodeRequest,
   type PresenceReply,
   RouterDecodeError,
+  type RouterRequest,
 } from "./router-messages.js";
 
 /** Bound of the remembered member incarnations (ids of nodes that left included). */
 const MAX_INCARNATIONS = 10_000;
 
-export interface ClusterDeps<S> {
+export interface ClusterDeps {
   readonly config: ClusterConfig;
   readonly region: string;
   readonly host: string;
   readonly capacity: number;
   readonly log: Logger;
   readonly metrics: Metrics;
-  readonly since: (socket: S) => number;
-  readonly send: (socket: S, frame: string) => boolean;
-  readonly evict: (socket: S) => void;
-  readonly confirmed: (uaid: string, socket: S) => void;
-  readonly connections: () => number;
+  /** Whether the store is too slow to accept more PUTs (shed before storing). */
+  readonly storeOverloaded?: () => boolean;
 }
 
-export class ClusterRouting<S> {
-  readonly presence: ClusterPresence<S>;
+export class ClusterRouting {
+  readonly directory: ClusterDirectory;
+  private route: ClusterRoute | undefined;
+  private local: LocalDelivery | undefined;
+  private readonly cache: HolderCache;
   private readonly peers: RouterPeers;
   private readonly server: RouterServer;
   private registry: EtcdRegistry | undefined;
@@ -49,7 +55,7 @@ export class ClusterRouting<S> {
   private draining = false;
   private readonly regionState: RegionState;
 
-  constructor(private readonly d: ClusterDeps<S>) {
+  constructor(private readonly d: ClusterDeps) {
     const { config, metrics } = d;
     // Counted every time, logged once per peer address per minute; the secret is never logged.
     const shouldLog = oncePerInterval(60_000);
@@ -60,24 +66,20 @@ export class ClusterRouting<S> {
       }
     };
     this.peers = new RouterPeers(config.clusterSecret, undefined, onAuthFailure);
-    this.presence = new ClusterPresence<S>({
+    this.directory = new ClusterDirectory({
       self: config.nodeId,
       slots: config.slots,
       slotKey: config.clusterSecret,
       request: (node, req) => this.request(node, req),
-      overloaded: () => false,
-      since: d.since,
-      send: d.send,
-      evict: d.evict,
-      confirmed: d.confirmed,
       onError: (op, err) => this.error(op, err),
     });
+    this.cache = new HolderCache(config.holderCacheSize);
     this.server = new RouterServer(
       config.clusterSecret,
       (msg) => {
         const req = decodeRequest(msg);
         if (req instanceof RouterDecodeError) throw req;
-        return this.presence.handle(req);
+        return handleRouterRequest(this.directory, this.route, req);
       },
       (err) => this.error("router_handle", err),
       onAuthFailure,
@@ -86,7 +88,31 @@ export class ClusterRouting<S> {
     this.regionState = new RegionState(config.regionStateDir, d.region);
   }
 
-  private async request(node: string, req: PresenceRequest): Promise<PresenceReply> {
+  /**
+   * Gives the cluster this node's sockets; returns the route PUTs take. It sheds (503) while
+   * the deepest router queue to a peer holds `shedRouterDepth` requests, or the store says
+   * it is overloaded.
+   */
+  attach(local: LocalDelivery): ClusterRoute {
+    const { config } = this.d;
+    const storeOverloaded = this.d.storeOverloaded ?? (() => false);
+    this.local = local;
+    this.route = new ClusterRoute({
+      self: config.nodeId,
+      directory: this.directory,
+      local,
+      request: (node, req) => this.request(node, req),
+      overloaded: () => this.peers.depth() >= config.shedRouterDepth || storeOverloaded(),
+      cache: this.cache,
+    });
+    return this.route;
+  }
+
+  private connections(): number {
+    return this.local?.size ?? 0;
+  }
+
+  private async request(node: string, req: RouterRequest): Promise<PresenceReply> {
     const m = this.registry?.members.get(node);
     if (m === undefined) throw new Error(`unknown node ${node}`);
     const end = this.d.metrics.hop.labels(req.op).startTimer();
@@ -150,7 +176,7 @@ export class ClusterRouting<S> {
             }
             if (seen !== undefined) {
               log.info({ event: "member_restarted", node: m.nodeId }, "member restarted");
-              this.presence.ownerRestarted(m.nodeId);
+              memberRestarted(this.directory, this.route, m.nodeId);
             }
           }
           this.peers.retain(new Set([...members.values()].map((m) => m.routerUrl)));
@@ -169,7 +195,7 @@ export class ClusterRouting<S> {
           metrics.slotMoves.inc(movedSlots);
           metrics.slotsOwned.set(mine);
           metrics.slotTableSize.set(owners.length);
-          this.presence.setOwners(owners);
+          this.directory.setOwners(owners);
           log.info({ event: "slot_table", moved: movedSlots, owned: mine }, "slot table applied");
           this.coordinator?.schedule();
         },
@@ -209,10 +235,10 @@ export class ClusterRouting<S> {
 
     this.timers.push(
       setInterval(() => {
-        registry.update({ connections: this.d.connections() });
-        metrics.presenceEntries.set(this.presence.ownedSize);
+        registry.update({ connections: this.connections() });
+        metrics.presenceEntries.set(this.directory.ownedSize);
       }, config.memberRefreshMs),
-      setInterval(() => this.presence.retryUnconfirmed(), 1_000),
+      setInterval(() => this.directory.retry(), 1_000),
     );
     for (const t of this.timers) t.unref();
     return { routerPort };
@@ -230,7 +256,7 @@ export class ClusterRouting<S> {
     return chooseRedirect(
       {
         nodeId: this.d.config.nodeId,
-        connections: this.d.connections(),
+        connections: this.connections(),
         capacity: this.d.capacity,
       },
       this.registry?.members.values() ?? [],

@@ -1,7 +1,8 @@
 /**
  * Route: hand a notification frame to whichever node holds the UAID's socket. The
- * single-node adapter looks in local presence; the cluster adapter (cluster-presence.ts)
- * asks the slot owner, at most two internal hops.
+ * single-node adapter (local-route.ts) looks in the local socket registry; the cluster
+ * adapter (cluster-route.ts) asks the directory where and sends there, at most two
+ * internal hops.
  */
 
 export type RouteResult =
@@ -13,7 +14,22 @@ export type RouteResult =
   | "unreachable";
 
 export interface Route {
-  route(uaid: string, frame: string): Promise<RouteResult> | RouteResult;
+  /**
+   * `stamp`: the identity the PUT stored its update under (see `PendingUpdate.stamp`), so a
+   * socket that already got that very update from a flush is not sent it again.
+   */
+  route(uaid: string, frame: string, stamp?: string): Promise<RouteResult> | RouteResult;
   /** True when internal queues are full: shed new PUTs (503 + Retry-After) before storing. */
   shedding(): boolean;
+}
+
+/** The sockets of this node, as delivery sees them (implemented by `Connections`). */
+export interface LocalDelivery {
+  /**
+   * Sends `frame` to the local socket holding `uaid`: `undefined` when none does here, else
+   * whether it took the frame (or already had that update).
+   */
+  deliver(uaid: string, frame: string, stamp?: string): boolean | undefined;
+  /** Sockets open on this node (member record, redirects). */
+  readonly size: number;
 }

@@ -21,6 +21,7 @@ import type {
 interface Pending {
   channelID: string;
   version: bigint;
+  stamp: string | undefined;
   expiresAt: number;
 }
 
@@ -116,6 +117,7 @@ export class MemoryStore implements MessageStore {
     channelID: string,
     version: bigint,
     ttlSeconds: number,
+    stamp?: string,
   ): Promise<SaveOutcome> {
     const c = this.users.get(uaid);
     if (c === undefined) return "gone";
@@ -129,7 +131,7 @@ export class MemoryStore implements MessageStore {
       p = new Map();
       this.pendingByUser.set(uaid, p);
     }
-    p.set(channel, { channelID, version, expiresAt: this.now() + ttlSeconds * 1000 });
+    p.set(channel, { channelID, version, stamp, expiresAt: this.now() + ttlSeconds * 1000 });
     return "stored";
   }
 
@@ -140,7 +142,12 @@ export class MemoryStore implements MessageStore {
     const out: PendingUpdate[] = [];
     for (const [channel, u] of p) {
       if (u.expiresAt <= now) p.delete(channel);
-      else out.push({ channelID: u.channelID, version: u.version });
+      else
+        out.push(
+          u.stamp === undefined
+            ? { channelID: u.channelID, version: u.version }
+            : { channelID: u.channelID, version: u.version, stamp: u.stamp },
+        );
     }
     if (p.size === 0) this.pendingByUser.delete(uaid);
     return out;

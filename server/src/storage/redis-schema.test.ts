@@ -25,6 +25,15 @@ describe("redis schema", () => {
     assert.equal(encodePending(5, MAX_U64, "c"), "5:18446744073709551615:c");
   });
 
+  it("carries a stamp between version and channelID, and still reads values without one", () => {
+    const value = encodePending(7, 3n, "a:b", "k2.Zz-9");
+    assert.equal(value, "7:3:~k2.Zz-9:a:b");
+    assert.deepEqual(decodePending(value), { version: 3n, stamp: "k2.Zz-9", channelID: "a:b" });
+    assert.deepEqual(decodePending("7:3:a:b"), { version: 3n, channelID: "a:b" });
+    assert.throws(() => encodePending(7, 3n, "c", "has:colon"), RangeError);
+    assert.throws(() => decodePending("7:3:~nocolon"), /malformed pending value/);
+  });
+
   it("refuses versions outside u64", () => {
     assert.equal(versionString(MAX_U64), "18446744073709551615");
     assert.throws(() => versionString(MAX_U64 + 1n), RangeError);

@@ -41,15 +41,38 @@ export function versionString(version: bigint): string {
   return version.toString();
 }
 
-/** A pending-update value as stored: expiry first, channelID last (it may contain `:`). */
-export function encodePending(expiresAtMs: number, version: bigint, channelID: string): string {
-  return `${expiresAtMs}:${versionString(version)}:${channelID}`;
+/** Stamps are short and never contain `:` (the store contract bounds them). */
+const STAMP = /^[0-9A-Za-z._-]{1,64}$/;
+
+/**
+ * A pending-update value as stored: expiry first, channelID last (it may contain `:`); a
+ * stamp, when there is one, between the version and the channelID behind a `~` (a
+ * channelID never starts with one), so values written without a stamp still decode and the
+ * scripts, which read only the expiry and the version, are unchanged.
+ */
+export function encodePending(
+  expiresAtMs: number,
+  version: bigint,
+  channelID: string,
+  stamp?: string,
+): string {
+  if (stamp === undefined) return `${expiresAtMs}:${versionString(version)}:${channelID}`;
+  if (!STAMP.test(stamp)) throw new RangeError(`bad stamp ${JSON.stringify(stamp)}`);
+  return `${expiresAtMs}:${versionString(version)}:~${stamp}:${channelID}`;
 }
 
 /** Inverse of `encodePending`, without the expiry (the scripts filter on it). */
-export function decodePending(value: string): { channelID: string; version: bigint } {
+export function decodePending(value: string): {
+  channelID: string;
+  version: bigint;
+  stamp?: string;
+} {
   const a = value.indexOf(":");
   const b = value.indexOf(":", a + 1);
   if (a < 0 || b <= a + 1) throw new Error(`malformed pending value: ${JSON.stringify(value)}`);
-  return { version: BigInt(value.slice(a + 1, b)), channelID: value.slice(b + 1) };
+  const version = BigInt(value.slice(a + 1, b));
+  if (value[b + 1] !== "~") return { version, channelID: value.slice(b + 1) };
+  const c = value.indexOf(":", b + 2);
+  if (c < 0) throw new Error(`malformed pending value: ${JSON.stringify(value)}`);
+  return { version, stamp: value.slice(b + 2, c), channelID: value.slice(c + 1) };
 }

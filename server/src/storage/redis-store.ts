@@ -155,11 +155,12 @@ export class RedisStore implements MessageStore {
     channelID: string,
     version: bigint,
     ttlSeconds: number,
+    stamp?: string,
   ): Promise<SaveOutcome> {
     if (!Number.isFinite(ttlSeconds)) throw new RangeError(`ttlSeconds not finite: ${ttlSeconds}`);
     const k = keysOf(this.prefix, uaid);
     const ttlMs = Math.max(0, Math.ceil(ttlSeconds * 1000));
-    const value = encodePending(this.now() + ttlMs, version, channelID);
+    const value = encodePending(this.now() + ttlMs, version, channelID, stamp);
     const client = this.confirmed?.client ?? this.client;
     const outcome = await this.run(() =>
       client.editionSavePending(k.registrations, k.pending, channel, value, ttlMs),

@@ -264,6 +264,21 @@ export function storeContract(
         assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: 3n }]);
       });
 
+      it("keeps the stamp of the PUT that stored the update, and of the latest one only", async () => {
+        const ch = id();
+        const uaid = await user(ch);
+        await store.savePending(uaid, ch, ch, 5n, DAY, "n1.a");
+        assert.deepEqual(await store.pending(uaid), [
+          { channelID: ch, version: 5n, stamp: "n1.a" },
+        ]);
+        await store.savePending(uaid, ch, ch, 5n, DAY, "n2.b");
+        assert.deepEqual(await store.pending(uaid), [
+          { channelID: ch, version: 5n, stamp: "n2.b" },
+        ]);
+        await store.savePending(uaid, ch, ch, 6n, DAY);
+        assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: 6n }]);
+      });
+
       it("keeps one pending update per channel", async () => {
         const [a, b, c] = [id(), id(), id()];
         const uaid = await user(a, b, c);

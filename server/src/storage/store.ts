@@ -18,6 +18,12 @@ export interface PendingUpdate {
   /** The channelID as the client registered it. */
   readonly channelID: string;
   readonly version: bigint;
+  /**
+   * The opaque identity the PUT gave this update (`savePending`'s `stamp`), absent for an
+   * update stored without one. Two PUTs with the same version are two updates; the stamp
+   * tells a socket whether the stored update it reads is one it was already sent directly.
+   */
+  readonly stamp?: string;
 }
 
 export interface AckUpdate {
@@ -69,6 +75,8 @@ export interface MessageStore {
    * Stores `version` as the pending update of (`uaid`, `channel`) if the channel is
    * registered, replacing any pending one (the latest PUT wins, whatever its version).
    * Durable when it resolves with `stored`. `ttlSeconds` bounds how long it is kept.
+   * `stamp` (optional, at most 64 characters of `[0-9A-Za-z._-]`) is kept with it and
+   * returned by `pending`.
    */
   savePending(
     uaid: string,
@@ -76,6 +84,7 @@ export interface MessageStore {
     channelID: string,
     version: bigint,
     ttlSeconds: number,
+    stamp?: string,
   ): Promise<SaveOutcome>;
   /**
    * Every unexpired pending update of `uaid`, in no particular order. Backends read a large

@@ -21,8 +21,10 @@ export function timedStore(
       time("register", () => store.register(uaid, channel, maxChannels)),
     unregister: (uaid, channel) => time("unregister", () => store.unregister(uaid, channel)),
     channelCount: (uaid) => time("channel_count", () => store.channelCount(uaid)),
-    savePending: (uaid, channel, channelID, version, ttlSeconds) =>
-      time("save_pending", () => store.savePending(uaid, channel, channelID, version, ttlSeconds)),
+    savePending: (uaid, channel, channelID, version, ttlSeconds, stamp) =>
+      time("save_pending", () =>
+        store.savePending(uaid, channel, channelID, version, ttlSeconds, stamp),
+      ),
     pending: (uaid) => time("pending", () => store.pending(uaid)),
     ack: (uaid, updates) => time("ack", () => store.ack(uaid, updates)),
     healthy: () => store.healthy(),

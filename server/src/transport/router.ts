@@ -300,6 +300,11 @@ class PeerConnection {
     private readonly onAuthFailure: AuthFailureHandler,
   ) {}
 
+  /** Requests sent and not answered yet. */
+  get depth(): number {
+    return this.inflight.size;
+  }
+
   request(msg: RouterMessage): Promise<RouterMessage> {
     if (this.inflight.size >= this.limits.maxInflight)
       return Promise.reject(new RouterOverloaded(this.address));
@@ -432,6 +437,13 @@ export class RouterPeers {
       this.peers.set(address, p);
     }
     return p.request(msg);
+  }
+
+  /** The deepest queue towards any one peer: requests in flight, not answered yet. */
+  depth(): number {
+    let max = 0;
+    for (const p of this.peers.values()) if (p.depth > max) max = p.depth;
+    return max;
   }
 
   /** Drops connections to peers no longer in the region. */

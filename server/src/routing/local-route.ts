@@ -1,0 +1,18 @@
+/** Routing for a single self-contained node: the socket is here or nowhere. */
+import type { LocalDelivery, Route, RouteResult } from "./route.js";
+
+export class LocalRoute implements Route {
+  constructor(
+    private readonly local: LocalDelivery,
+    /** Whether the node is overloaded (store too slow): shed new PUTs. */
+    private readonly overloaded: () => boolean = () => false,
+  ) {}
+
+  route(uaid: string, frame: string, stamp?: string): RouteResult {
+    return this.local.deliver(uaid, frame, stamp) === true ? "delivered" : "absent";
+  }
+
+  shedding(): boolean {
+    return this.overloaded();
+  }
+}

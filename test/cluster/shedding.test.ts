@@ -127,9 +127,11 @@ test(
     c.redis.pause();
     try {
       // The first one waits for the store's command timeout and fails: the store is slow.
+      // (On a busy machine the average may already be past the low threshold set here, and
+      // this one is shed up front instead: 503 either way, nothing stored.)
       const slow = await put(endpoint, { body: form({ version: 10 }) });
       assert.equal(slow.status, 503);
-      assert.match(slow.body, /storage unavailable/);
+      assert.match(slow.body, /storage unavailable|overloaded/);
       // The next ones are refused up front, without waiting on the store.
       const shed = await put(endpoint, { body: form({ version: 11 }) });
       assert.equal(shed.status, 503);

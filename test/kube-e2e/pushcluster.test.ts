@@ -153,6 +153,23 @@ describe("Edition on the local Kubernetes", { timeout: 900_000 }, () => {
     // The rollout below changes the tag; the same image under a second tag stands in for a
     // new release (a different tag is what the operator sees).
     await kube.ctr(["images", "tag", "--force", `docker.io/${IMAGE}`, `docker.io/${NEXT_IMAGE}`]);
+    // A run killed half-way (a CI timeout) leaves its namespace behind, with a PushCluster
+    // whose finalizer no operator will ever remove: the namespace would never go. Release
+    // the finalizers first (the operator's pods are gone with the namespace anyway).
+    const leftovers = await kube
+      .kubectl(["-n", NS, "get", "pushclusters", "-o", "name"])
+      .catch(() => "");
+    for (const name of leftovers.split("\n").filter((l) => l.trim() !== "")) {
+      await kube.kubectl([
+        "-n",
+        NS,
+        "patch",
+        name.trim(),
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+      ]);
+    }
     await kube.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--timeout=180s"], {
       timeoutMs: 200_000,
     });

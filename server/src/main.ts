@@ -56,6 +56,9 @@ import {
 import { attachWebPush } from "./transport/webpush-http.js";
 import { attachWebSocket, type ClientSocket, uwsSocketOps } from "./transport/websocket.js";
 
+/** How long a PUT forwarded to another region's endpoint may take before it is a 503. */
+const FORWARD_TIMEOUT_MS = 5_000;
+
 export interface RunningNode {
   readonly port: number;
   readonly metricsPort: number | undefined;
@@ -308,7 +311,7 @@ export async function startNode(
           regions: adoption,
           deliverInto: (s, region, input) =>
             deliverUpdate({ ...deliverDeps, store: s, region, foreign: undefined }, input),
-          timeoutMs: 5_000,
+          timeoutMs: FORWARD_TIMEOUT_MS,
         })
       : undefined,
   };
@@ -459,7 +462,9 @@ function endpointUpdate(
   input: Parameters<typeof deliverUpdate>[1],
 ): ReturnType<typeof deliverUpdate> {
   const away = adoption?.adoptedElsewhere();
-  return away === undefined ? deliverUpdate(deps, input) : forwardUpdate(away, input, 5_000);
+  return away === undefined
+    ? deliverUpdate(deps, input)
+    : forwardUpdate(away, input, FORWARD_TIMEOUT_MS);
 }
 
 /** With etcd and Redis: the other regions' records and replicas; otherwise none. */

@@ -12,6 +12,7 @@ import {
   bool,
   type Infer,
   int,
+  matches,
   num,
   obj,
   oneOf,
@@ -112,6 +113,27 @@ export const specSchema = obj(
             }),
           },
           { description: "Keys that sign and decode endpoint tokens." },
+        ),
+        routerTls: optional(
+          obj(
+            {
+              secretName: str({
+                description:
+                  "A Secret in the PushCluster's namespace with tls.crt, tls.key and ca.crt (the kubernetes.io/tls layout cert-manager writes), mounted into node pods. The certificate must allow both TLS server and client use.",
+                maxLength: 253,
+                "x-kubernetes-validations": [
+                  matches(
+                    "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
+                    "must be a Secret name: lowercase letters, digits, '-' and '.'",
+                  ),
+                ],
+              }),
+            },
+            {
+              description:
+                "TLS for the internal router (EDITION_ROUTER_TLS_*): every node presents tls.crt and accepts only peers whose certificate was signed by ca.crt, a CA private to this cluster; host names are not checked, so one certificate for every node works. The cluster-secret handshake still runs inside. Absent: plain TCP with that handshake. A change rolls the nodes; while it rolls, nodes with and without TLS cannot reach each other (PUTs between them are stored, not lost).",
+            },
+          ),
         ),
       },
       { description: "Secrets of the cluster." },

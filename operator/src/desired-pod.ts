@@ -9,10 +9,13 @@ import { ANNOTATION_SECRETS_HASH, labels, regionsConfigMap, routerService } from
 
 export const PORTS = { ws: 8080, router: 8081, metrics: 9464 } as const;
 export const REGIONS_MOUNT = "/etc/edition/regions";
+export const ROUTER_TLS_MOUNT = "/etc/edition/router-tls";
 
 export interface SecretRefs {
   readonly clusterSecret: { readonly name: string; readonly key: string };
   readonly tokenKeys: { readonly name: string; readonly key: string };
+  /** The router's TLS Secret (`security.routerTls.secretName`), when set. */
+  readonly routerTls?: string | undefined;
   /** Hash of the secret values: a change rolls the pods. */
   readonly hash: string;
 }
@@ -91,6 +94,12 @@ function nodeEnv(t: TemplateInput): Env[] {
     { name: "EDITION_DRAIN_DEADLINE_SECONDS", value: String(drainDeadline(spec)) },
     { name: "EDITION_DRAIN_RATE", value: String(spec.drain.rate) },
   );
+  if (t.secrets.routerTls !== undefined)
+    env.push(
+      { name: "EDITION_ROUTER_TLS_CERT", value: `${ROUTER_TLS_MOUNT}/tls.crt` },
+      { name: "EDITION_ROUTER_TLS_KEY", value: `${ROUTER_TLS_MOUNT}/tls.key` },
+      { name: "EDITION_ROUTER_TLS_CA", value: `${ROUTER_TLS_MOUNT}/ca.crt` },
+    );
   // Only when not the default, so clusters that do not use it keep their pod templates.
   if (spec.durability.mode !== "region" || spec.durability.timeoutMilliseconds !== 500)
     env.push(
@@ -170,6 +179,13 @@ export function podTemplate(
     ],
   };
   if (role === "node" && r.nodes.resources) container.resources = r.nodes.resources;
+  const routerTls = role === "node" ? t.secrets.routerTls : undefined;
+  if (routerTls !== undefined)
+    (container.volumeMounts as unknown[]).push({
+      name: "router-tls",
+      mountPath: ROUTER_TLS_MOUNT,
+      readOnly: true,
+    });
   const podSpec: Record<string, unknown> = {
     containers: [container],
     // SIGTERM starts the drain; the kubelet must not kill the node before its deadline.
@@ -192,6 +208,12 @@ export function podTemplate(
       },
     ],
   };
+  if (routerTls !== undefined)
+    (podSpec.volumes as unknown[]).push({
+      name: "router-tls",
+      // Readable by the image's group only (fsGroup 1000): the key is in it.
+      secret: { secretName: routerTls, defaultMode: 0o440 },
+    });
   if (zone) {
     podSpec.affinity = {
       nodeAffinity: {

@@ -11,7 +11,7 @@ import { type Config, loadConfig } from "../../server/src/config.js";
 import { type DesiredInput, desiredObjects } from "./desired.js";
 import { extraReplicas } from "./failover.js";
 import type { KubeObject } from "./model.js";
-import { exampleSpecs, input, minimalSpec, multiRegionSpec } from "./testdata/specs.js";
+import { exampleSpecs, input, minimalSpec, multiRegionSpec, secrets } from "./testdata/specs.js";
 import { formatKeys } from "./token-keys.js";
 
 interface EnvVar {
@@ -137,6 +137,13 @@ function variants(): { name: string; input: DesiredInput }[] {
         ],
       }),
     },
+    {
+      name: "router TLS",
+      input: input(
+        { ...minimalSpec, security: { routerTls: { secretName: "push-router-tls" } } },
+        { secrets: { ...secrets, routerTls: "push-router-tls" } },
+      ),
+    },
     ...exampleSpecs().map((e) => ({
       name: `example ${e.name}`,
       input: input(e.spec, {}, "push", e.namespace),
@@ -181,6 +188,59 @@ for (const v of variants()) {
       assert.equal(config.cluster?.advertiseWsUrl, expected);
       assert.ok(config.redis, "node pods use the region's Redis");
       assert.equal(config.tokenKeys.length, 2, "both token keys reach the node");
+      assert.equal(
+        config.cluster?.routerTls !== undefined,
+        v.input.secrets.routerTls !== undefined,
+      );
     }
   });
+}
+
+test("router TLS: node pods mount the Secret where their env points; balancers get neither", () => {
+  const objects = desiredObjects(
+    input(
+      {
+        ...minimalSpec,
+        regions: [{ ...minimalSpec.regions[0]!, balancer: { replicas: 1 } }],
+        security: { routerTls: { secretName: "push-router-tls" } },
+      },
+      { secrets: { ...secrets, routerTls: "push-router-tls" } },
+    ),
+  );
+  const sets = objects.filter((o) => o.kind === "StatefulSet" || o.kind === "Deployment");
+  assert.ok(sets.some((o) => o.kind === "StatefulSet"));
+  assert.ok(
+    sets.some((o) => o.kind === "Deployment"),
+    "a balancer too",
+  );
+  for (const o of sets) {
+    const pod = (o.spec as { template: { spec: PodSpec } }).template.spec;
+    const c = pod.containers[0]!;
+    const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+    const mount = c.volumeMounts.find((m) => m.name === "router-tls");
+    const volume = pod.volumes.find((v) => v.name === "router-tls");
+    if (c.name !== "node") {
+      assert.equal(mount, undefined);
+      assert.equal(volume, undefined);
+      assert.equal(env.EDITION_ROUTER_TLS_CERT, undefined);
+      continue;
+    }
+    assert.deepEqual(volume?.secret, { secretName: "push-router-tls", defaultMode: 0o440 });
+    assert.equal(mount?.readOnly, true);
+    for (const [name, file] of [
+      ["EDITION_ROUTER_TLS_CERT", "tls.crt"],
+      ["EDITION_ROUTER_TLS_KEY", "tls.key"],
+      ["EDITION_ROUTER_TLS_CA", "ca.crt"],
+    ] as const)
+      assert.equal(env[name], `${mount!.mountPath}/${file}`);
+  }
+});
+
+interface PodSpec {
+  containers: {
+    name: string;
+    env: EnvVar[];
+    volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+  }[];
+  volumes: { name: string; secret?: unknown }[];
 }

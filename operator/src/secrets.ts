@@ -1,5 +1,6 @@
 /**
- * The cluster secret and token keys: user-provided Secrets are used as given; otherwise a
+ * The cluster secret and token keys (and the router's TLS Secret, when named: hashed only):
+ * user-provided Secrets are used as given; otherwise a
  * Secret `<cluster>-secrets` is generated once. The annotation edition.dev/rotate-token-keys
  * (any new value) rotates generated token keys in two phases (token-keys.ts); the secrets'
  * hash goes into the pod templates, so every change rolls the nodes through drains.
@@ -14,6 +15,8 @@ import { ANNOTATION_ROTATE_KEYS, generatedSecret, labels } from "./names.js";
 import { beginRotation, finishRotation, formatKeys, parseKeys } from "./token-keys.js";
 
 const PROMOTE = "edition.dev/promote-key";
+/** The router's TLS Secret: a node reads all three at start-up (EDITION_ROUTER_TLS_*). */
+const ROUTER_TLS_KEYS = ["tls.crt", "tls.key", "ca.crt"] as const;
 
 export interface SecretsDeps {
   readonly kube: Kube;
@@ -81,6 +84,7 @@ async function ensureSecretsGranted(
   const refs = {
     clusterSecret: sec.clusterSecretRef ?? { name: gen, key: "cluster-secret" },
     tokenKeys: sec.tokenKeys.secretRef ?? { name: gen, key: "token-keys" },
+    routerTls: sec.routerTls?.secretName,
   };
   const genRef = { apiVersion: "v1", kind: "Secret", namespace: ns, name: gen };
   let generated: KubeObject | undefined;
@@ -198,6 +202,16 @@ async function hashOf(
     const v = decode(s, r.key);
     if (v === undefined) problems.push(`Secret ${r.name} has no key ${r.key}`);
     h.update(`${r.name}/${r.key}=${v ?? ""}\n`);
+  }
+  // Only when set, so clusters without router TLS keep their hash (no rollout).
+  if (refs.routerTls !== undefined) {
+    const name = refs.routerTls;
+    const s = await kube.get({ apiVersion: "v1", kind: "Secret", namespace: ns, name });
+    for (const key of ROUTER_TLS_KEYS) {
+      const v = decode(s, key);
+      if (v === undefined) problems.push(`Secret ${name} (security.routerTls) has no key ${key}`);
+      h.update(`${name}/${key}=${v ?? ""}\n`);
+    }
   }
   return h.digest("hex").slice(0, 16);
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { hostname } from "node:os";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig, readRouterTls } from "./config.js";
 import { TokenCodec } from "./endpoint/token.js";
 
 /** 32 distinct bytes, and their base64 / base64url spellings. */
@@ -502,6 +504,7 @@ describe("cluster settings", () => {
         regionStateDir: "/etc/edition/regions",
         shedRouterDepth: 10_000,
         holderCacheSize: 100_000,
+        routerTls: undefined,
       },
     );
   });
@@ -541,6 +544,7 @@ describe("cluster settings", () => {
         regionStateDir: "/etc/edition/regions",
         shedRouterDepth: 50,
         holderCacheSize: 0,
+        routerTls: undefined,
       },
     );
   });
@@ -550,6 +554,44 @@ describe("cluster settings", () => {
       loadConfig({ ...ETCD, EDITION_ROUTER_URL: "node-1.edition:8081" }).cluster?.routerUrl,
       "node-1.edition:8081",
     );
+  });
+
+  it("router TLS: all three files or none, each read at start-up with an error naming it", () => {
+    const files = {
+      EDITION_ROUTER_TLS_CERT: "/etc/edition/router/tls.crt",
+      EDITION_ROUTER_TLS_KEY: "/etc/edition/router/tls.key",
+      EDITION_ROUTER_TLS_CA: "/etc/edition/router/ca.crt",
+    };
+    assert.deepEqual(loadConfig({ ...ETCD, ...files }).cluster?.routerTls, {
+      certFile: "/etc/edition/router/tls.crt",
+      keyFile: "/etc/edition/router/tls.key",
+      caFile: "/etc/edition/router/ca.crt",
+    });
+    const partial = problems({ ...ETCD, EDITION_ROUTER_TLS_CERT: files.EDITION_ROUTER_TLS_CERT });
+    assert.equal(partial.length, 1);
+    assert.match(partial[0]!, /^EDITION_ROUTER_TLS_KEY, EDITION_ROUTER_TLS_CA: required when/);
+    assert.match(
+      problems(files).join("\n"),
+      /EDITION_ROUTER_TLS_CA: only meaningful with EDITION_ETCD_ENDPOINTS/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), "edition-config-"));
+    try {
+      writeFileSync(join(dir, "junk"), "not a certificate");
+      assert.throws(
+        () =>
+          readRouterTls({
+            certFile: join(dir, "missing.crt"),
+            keyFile: join(dir, "junk"),
+            caFile: join(dir, "junk"),
+          }),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          /EDITION_ROUTER_TLS_CERT: cannot read ".*missing.crt" \(ENOENT\)/.test(err.message) &&
+          /EDITION_ROUTER_TLS_KEY: ".*junk" is not PEM/.test(err.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses a low-entropy cluster secret and a cluster node without token keys", () => {

@@ -3,7 +3,9 @@
  * `EDITION_*` setting, reports every problem at once, and returns one frozen typed object.
  * Defaults give a self-contained node: memory storage and routing, public port 8080.
  */
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { createSecureContext } from "node:tls";
 import type { TokenKey } from "./endpoint/token.js";
 
 export interface Config {
@@ -106,6 +108,17 @@ export interface ClusterConfig {
   readonly shedRouterDepth: number;
   /** UAID → holder entries the endpoint remembers for one-hop PUTs (0: off). */
   readonly holderCacheSize: number;
+  /**
+   * TLS for the internal router (PEM file paths, read at start-up by `readRouterTls`): every
+   * node presents `certFile` and accepts only peers whose certificate `caFile` signed.
+   */
+  readonly routerTls: RouterTlsFiles | undefined;
+}
+
+export interface RouterTlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
 }
 
 export interface RedisConfig {
@@ -144,6 +157,9 @@ const CLUSTER_ONLY = [
   "EDITION_REGION_STATE_DIR",
   "EDITION_SHED_ROUTER_DEPTH",
   "EDITION_HOLDER_CACHE_SIZE",
+  "EDITION_ROUTER_TLS_CERT",
+  "EDITION_ROUTER_TLS_KEY",
+  "EDITION_ROUTER_TLS_CA",
 ];
 
 const KNOWN = new Set([
@@ -370,6 +386,7 @@ export function loadConfig(env: Env): Config {
     }
     const ws = advertiseWsUrl(env.EDITION_ADVERTISE_WS_URL || undefined, problems);
     const routerUrl = routerAddress(env.EDITION_ROUTER_URL || undefined, problems);
+    const routerTls = routerTlsFiles(env, problems);
     cluster = {
       nodeId,
       etcdEndpoints,
@@ -385,6 +402,7 @@ export function loadConfig(env: Env): Config {
       regionStateDir: str("EDITION_REGION_STATE_DIR", "/etc/edition/regions"),
       shedRouterDepth: int("EDITION_SHED_ROUTER_DEPTH", 10_000, 1, 1_000_000),
       holderCacheSize: int("EDITION_HOLDER_CACHE_SIZE", 100_000, 0, 10_000_000),
+      routerTls,
     };
   } else if (role === "balancer") {
     problems.push(
@@ -506,4 +524,60 @@ function parseTokenKeys(v: string | undefined, problems: string[]): readonly Tok
     }
   }
   return Object.freeze(keys);
+}
+
+const ROUTER_TLS_VARS = {
+  certFile: "EDITION_ROUTER_TLS_CERT",
+  keyFile: "EDITION_ROUTER_TLS_KEY",
+  caFile: "EDITION_ROUTER_TLS_CA",
+} as const;
+
+/** Router TLS: all three files or none (half a TLS setup would silently fall back to none). */
+function routerTlsFiles(env: Env, problems: string[]): RouterTlsFiles | undefined {
+  const set = Object.values(ROUTER_TLS_VARS).filter((v) => env[v]);
+  if (set.length === 0) return undefined;
+  if (set.length < 3) {
+    const missing = Object.values(ROUTER_TLS_VARS).filter((v) => !env[v]);
+    problems.push(
+      `${missing.join(", ")}: required when ${set.join(", ")} ${set.length === 1 ? "is" : "are"} set (router TLS needs certificate, key and CA, PEM file paths)`,
+    );
+    return undefined;
+  }
+  return Object.freeze({
+    certFile: env.EDITION_ROUTER_TLS_CERT!,
+    keyFile: env.EDITION_ROUTER_TLS_KEY!,
+    caFile: env.EDITION_ROUTER_TLS_CA!,
+  });
+}
+
+/**
+ * Reads the router's TLS files (at start-up): a file that cannot be read, is not PEM, or a
+ * key that does not match its certificate is a ConfigError naming the variable.
+ */
+export function readRouterTls(files: RouterTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
+  const problems: string[] = [];
+  const read = (k: keyof RouterTlsFiles): Buffer => {
+    const path = files[k];
+    try {
+      const b = readFileSync(path);
+      if (!b.includes("-----BEGIN ")) problems.push(`${ROUTER_TLS_VARS[k]}: "${path}" is not PEM`);
+      return b;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      problems.push(`${ROUTER_TLS_VARS[k]}: cannot read "${path}" (${code})`);
+      return Buffer.alloc(0);
+    }
+  };
+  const pem = { cert: read("certFile"), key: read("keyFile"), ca: read("caFile") };
+  if (problems.length === 0) {
+    try {
+      createSecureContext(pem);
+    } catch (err) {
+      problems.push(
+        `EDITION_ROUTER_TLS_CERT, EDITION_ROUTER_TLS_KEY, EDITION_ROUTER_TLS_CA: not a usable certificate, key and CA (${(err as Error).message})`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return pem;
 }

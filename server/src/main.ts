@@ -15,7 +15,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { startBalancer } from "./balancer/balancer.js";
-import { type Config, ConfigError, loadConfig, type RedisConfig } from "./config.js";
+import { type Config, ConfigError, loadConfig, type RedisConfig, readRouterTls } from "./config.js";
 import { Connections } from "./delivery/connections.js";
 import { type DeliverDeps, deliverUpdate } from "./delivery/deliver.js";
 import { stamps } from "./delivery/stamps.js";
@@ -234,6 +234,10 @@ export async function startNode(
           log,
           metrics,
           storeOverloaded: () => storeLatency.overloaded(),
+          routerTls:
+            config.cluster.routerTls === undefined
+              ? undefined
+              : readRouterTls(config.cluster.routerTls),
         });
   const connections = new Connections<ClientSocket>({
     ops: uwsSocketOps,

@@ -158,7 +158,7 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
   });
   const routerAuthFailures = new Counter({
     name: `${prefix}router_auth_failures_total`,
-    help: "Internal router handshakes that failed, by reason (bad_proof, bad_server_proof, malformed, preauth_bytes, deadline, too_many_unauthenticated).",
+    help: "Internal router handshakes that failed, by reason (bad_proof, bad_server_proof, malformed, preauth_bytes, deadline, too_many_unauthenticated, tls).",
     labelNames: ["reason"] as const,
     registers: [registry],
   });

@@ -40,6 +40,8 @@ export interface NodeOptions {
   readonly startTimeoutMs?: number;
   /** Kill the node when this test ends (node:test `TestContext` or anything with `after`). */
   readonly t?: { after(fn: () => unknown): void };
+  /** Another build's `main.ts` (a rolling-upgrade test runs the previous version). */
+  readonly main?: string;
 }
 
 export interface PushNode {
@@ -96,8 +98,8 @@ class Proc {
   private exit: Exit | undefined;
   private readonly events = new EventEmitter();
 
-  constructor(env: NodeOptions["env"]) {
-    this.child = spawn(process.execPath, ["--import", "tsx", "--import", GUARD, MAIN], {
+  constructor(env: NodeOptions["env"], main = MAIN) {
+    this.child = spawn(process.execPath, ["--import", "tsx", "--import", GUARD, main], {
       cwd: ROOT,
       env: nodeEnv(env),
       stdio: ["pipe", "pipe", "pipe"],
@@ -183,7 +185,7 @@ function parseLine(text: string): Record<string, unknown> | undefined {
 
 /** Starts a node and resolves once it listens. Rejects (and kills it) if it does not. */
 export async function startNode(opts: NodeOptions = {}): Promise<PushNode> {
-  const p = new Proc(opts.env);
+  const p = new Proc(opts.env, opts.main);
   const kill = (signal: NodeJS.Signals = "SIGKILL") => {
     if (!p.hasExited) p.child.kill(signal);
   };

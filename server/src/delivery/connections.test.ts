@@ -351,16 +351,18 @@ describe("Connections: the client's life", () => {
     const frame = `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":7}]}`;
     assert.deepEqual(s.sent.slice(before), [frame]);
     // Its direct frame now arrives: the socket has that very update already.
-    assert.equal(n.connections.deliver(uaid, frame, "p1"), true);
+    const push = (stamp: string, data?: string) =>
+      ({ kind: "simplepush", channelID: CHID_A, version: 7n, data, stamp }) as const;
+    assert.equal(n.connections.deliver(uaid, push("p1")), true);
     assert.deepEqual(s.sent.slice(before), [frame], "not sent twice on the same socket");
     // Another PUT with the same version is another update: it goes out.
-    assert.equal(n.connections.deliver(uaid, frame, "p2"), true);
+    assert.equal(n.connections.deliver(uaid, push("p2")), true);
     assert.deepEqual(s.sent.slice(before), [frame, frame]);
     // A direct frame with data goes even when the flush sent its version: the data is new.
     const withData = `{"messageType":"notification","updates":[{"channelID":"${CHID_A}","version":7,"data":"hi"}]}`;
     await n.store.inner.savePending(uaid, CHID_A_NORM, CHID_A, 7n, 60, "p3");
     await n.connections.flush(s);
-    assert.equal(n.connections.deliver(uaid, withData, "p3"), true);
+    assert.equal(n.connections.deliver(uaid, push("p3", "hi")), true);
     assert.deepEqual(s.sent.slice(before + 2), [frame, withData]);
     // And a later flush does not hand back any of them.
     await n.connections.flush(s);

@@ -11,9 +11,9 @@ import { Close, LimitErrno } from "../protocol/errors.js";
 import { decideUaid } from "../protocol/hello.js";
 import { normalizeUuid } from "../protocol/ids.js";
 import {
-  directUpdate,
   errorReply,
   helloReply,
+  notification,
   notificationPages,
   redirectReply,
   registerReply,
@@ -22,7 +22,7 @@ import {
 import { helloDone, type Limits, newSession, Phase, type Step, step } from "../protocol/session.js";
 import { webpushHelloReply, webpushNotification } from "../protocol/webpush-session.js";
 import type { Directory, DirectoryEvents } from "../routing/directory.js";
-import type { LocalDelivery } from "../routing/route.js";
+import type { LocalDelivery, Push } from "../routing/route.js";
 import type { MessageStore, PendingUpdate } from "../storage/store.js";
 import { LocalSockets } from "./local-sockets.js";
 import {
@@ -425,10 +425,10 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     });
   }
 
-  /** Hands a routed frame to the local socket of `uaid`: undefined when there is none. */
-  deliver(uaid: string, frame: string, stamp?: string): boolean | undefined {
+  /** Hands a routed update to the local socket of `uaid`: undefined when there is none. */
+  deliver(uaid: string, push: Push): boolean | undefined {
     const socket = this.sockets.find(uaid);
-    return socket === undefined ? undefined : this.sendFrame(socket, frame, stamp);
+    return socket === undefined ? undefined : this.sendPush(socket, push);
   }
 
   /**
@@ -507,25 +507,29 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
   }
 
   /**
-   * Hands a routed notification frame to a local socket; true when it took it, or already
-   * had this very update from a flush (same stamp: not sent twice). A frame with data still
-   * goes: a flush never carries data (it is not stored), and the data is the news.
+   * Hands a routed update to a local socket; true when it took it, or already had this very
+   * update from a flush (same stamp: not sent twice). An update with data still goes: a flush
+   * never carries data (it is not stored), and the data is the news. The SimplePush frame is
+   * built here, once, from the fields the route carried.
    */
-  sendFrame(socket: S, frame: string, stamp?: string): boolean {
-    const u = directUpdate(frame);
+  private sendPush(socket: S, push: Push): boolean {
     const c = this.d.ops.conn(socket);
+    if (push.kind === "webpush") return this.sent(socket, this.d.ops.send(socket, push.frame));
+    const { channelID, version, data, stamp } = push;
     if (
-      u !== undefined &&
-      !u.data &&
+      data === undefined &&
       stamp !== undefined &&
-      sentOf(c.sent, u.channelID)?.stamps.includes(stamp)
+      sentOf(c.sent, channelID)?.stamps.includes(stamp)
     )
       return !isClosed(c);
-    const r = this.d.ops.send(socket, frame);
-    if (r === SendResult.ok || r === SendResult.buffered) {
-      if (u !== undefined) markSent(c, u.channelID, u.version, stamp);
-      return true;
-    }
+    const r = this.d.ops.send(socket, notification([{ channelID, version, data }]));
+    if (!this.sent(socket, r)) return false;
+    markSent(c, channelID, version, stamp);
+    return true;
+  }
+
+  private sent(socket: S, r: SendResult): boolean {
+    if (r === SendResult.ok || r === SendResult.buffered) return true;
     if (r === SendResult.dropped) this.slowConsumer(socket);
     return false;
   }

@@ -9,7 +9,6 @@ import type { EndpointTarget, TokenCodec } from "../endpoint/token.js";
 import { parseUpdateRequest } from "../endpoint/update-request.js";
 import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import { notification } from "../protocol/replies.js";
 import type { Route } from "../routing/route.js";
 import { ReplicationTimeout } from "../storage/replication.js";
 import type { MessageStore } from "../storage/store.js";
@@ -110,10 +109,14 @@ async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult
   if (outcome === "gone") return { status: 410, reason: "the client was reset" };
   if (outcome === "unregistered") return NOT_FOUND;
 
-  const frame = notification([
-    { channelID: target.channelID, version: req.version, data: req.data },
-  ]);
-  const routed = await d.route.route(target.uaid, frame, stamp);
+  // The update as fields: the node holding the socket builds the frame (one build per PUT).
+  const routed = await d.route.route(target.uaid, {
+    kind: "simplepush",
+    channelID: target.channelID,
+    version: req.version,
+    data: req.data,
+    stamp,
+  });
   if (routed === "delivered") {
     d.metrics.notifications.delivered.inc();
     d.metrics.putToSocket.observe((d.perfNow() - input.startedAt) / 1000);

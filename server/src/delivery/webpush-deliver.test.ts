@@ -47,8 +47,9 @@ async function setup(
     : memory;
   const frames: string[] = [];
   const route: Route = {
-    route: (_uaid, frame) => {
-      frames.push(frame);
+    route: (_uaid, push) => {
+      assert.equal(push.kind, "webpush");
+      frames.push(push.kind === "webpush" ? push.frame : "");
       return opts.route ?? "delivered";
     },
     shedding: () => opts.shedding ?? false,

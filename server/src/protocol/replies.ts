@@ -66,8 +66,8 @@ const DIRECT_HEAD = '{"messageType":"notification","updates":[{"channelID":"';
 
 /**
  * The channel and version of a direct-delivery frame built by `notification([one update])`
- * (its exact layout), or undefined for any other frame (a Web Push one, a flush page). Cheap:
- * two `indexOf`s and a slice, no JSON parse, since it runs on every direct delivery.
+ * (its exact layout), or undefined for any other frame (a Web Push one, a flush page): how a
+ * frame from a node of the JSON-line router is read back into fields (routing/router-legacy.ts).
  */
 export function directUpdate(
   frame: string,

@@ -10,7 +10,7 @@
  */
 import type { ClusterDirectory } from "./cluster-directory.js";
 import type { HolderCache } from "./holder-cache.js";
-import type { LocalDelivery, Route, RouteResult } from "./route.js";
+import type { LocalDelivery, Push, Route, RouteResult } from "./route.js";
 import type { PresenceReply, RouterRequest } from "./router-messages.js";
 
 type DeliveryRequest = Extract<RouterRequest, { op: "route" | "deliver" }>;
@@ -61,14 +61,14 @@ export class ClusterRoute implements Route {
     return this.d.overloaded();
   }
 
-  async route(uaid: string, frame: string, stamp?: string): Promise<RouteResult> {
-    const here = this.d.local.deliver(uaid, frame, stamp);
+  async route(uaid: string, push: Push): Promise<RouteResult> {
+    const here = this.d.local.deliver(uaid, push);
     if (here !== undefined) return here ? "delivered" : "absent";
     const cached = this.d.cache?.get(uaid);
     if (cached !== undefined && cached !== this.d.self) {
       // One hop: straight to the node that held the socket last time. Anything but a
       // delivery drops the entry and takes the owner's path (the owner is the authority).
-      const r = await this.ask(cached, { op: "deliver", uaid, frame, stamp });
+      const r = await this.ask(cached, { op: "deliver", uaid, push });
       if (r === "delivered") return r;
       this.d.cache?.delete(uaid, cached);
     }
@@ -77,8 +77,8 @@ export class ClusterRoute implements Route {
       owner === undefined
         ? "unreachable"
         : owner === this.d.self
-          ? await this.routeAsOwner(uaid, frame, stamp)
-          : await this.ask(owner, { op: "route", uaid, frame, stamp });
+          ? await this.routeAsOwner(uaid, push)
+          : await this.ask(owner, { op: "route", uaid, push });
     if (r !== "delivered") this.d.directory.missed(uaid, owner);
     return r;
   }
@@ -86,15 +86,15 @@ export class ClusterRoute implements Route {
   /** A route or deliver request from another node. */
   async handle(req: DeliveryRequest): Promise<PresenceReply> {
     if (req.op === "deliver") {
-      return { d: this.d.local.deliver(req.uaid, req.frame, req.stamp) === true ? 1 : 0 };
+      return { d: this.d.local.deliver(req.uaid, req.push) === true ? 1 : 0 };
     }
     // A route from a node that thinks we own the slot. If our table says another node does
     // (theirs or ours is stale), forward once rather than answer for a slot we do not hold.
     const owner = this.d.directory.ownerOf(req.uaid);
     const asOwner = owner === undefined || owner === this.d.self || req.fwd === 1;
     const r = asOwner
-      ? await this.routeAsOwner(req.uaid, req.frame, req.stamp)
-      : await this.ask(owner, { ...req, fwd: 1 });
+      ? await this.routeAsOwner(req.uaid, req.push)
+      : await this.ask(owner, { op: "route", uaid: req.uaid, push: req.push, fwd: 1 });
     if (r !== "delivered") this.d.directory.missed(req.uaid, asOwner ? this.d.self : owner);
     const reply: PresenceReply = { d: r === "delivered" ? 1 : 0 };
     // Tell the endpoint who holds the socket, so its next PUT takes one hop.
@@ -105,14 +105,14 @@ export class ClusterRoute implements Route {
     return reply;
   }
 
-  /** As slot owner: hand the frame to the holder we know. */
-  private async routeAsOwner(uaid: string, frame: string, stamp?: string): Promise<RouteResult> {
+  /** As slot owner: hand the update to the holder we know. */
+  private async routeAsOwner(uaid: string, push: Push): Promise<RouteResult> {
     const h = this.d.directory.holderOf(uaid);
     if (h === undefined) return "absent";
     if (h.node === this.d.self) {
-      return this.d.local.deliver(uaid, frame, stamp) === true ? "delivered" : "absent";
+      return this.d.local.deliver(uaid, push) === true ? "delivered" : "absent";
     }
-    return this.ask(h.node, { op: "deliver", uaid, frame, stamp });
+    return this.ask(h.node, { op: "deliver", uaid, push });
   }
 
   private async ask(node: string, req: DeliveryRequest): Promise<RouteResult> {

@@ -11,22 +11,21 @@ import type { ClusterConfig } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { oncePerInterval } from "../transport/once-per-interval.js";
-import { type AuthFailureReason, RouterPeers, RouterServer } from "../transport/router.js";
+import {
+  type AuthFailureReason,
+  RouterPeers,
+  RouterServer,
+  type RouterTls,
+} from "../transport/router.js";
 import { ClusterDirectory } from "./cluster-directory.js";
 import { ClusterRoute, handleRouterRequest, memberRestarted } from "./cluster-route.js";
 import { Coordinator } from "./coordinator.js";
 import { EtcdRegistry } from "./etcd-registry.js";
 import { HolderCache } from "./holder-cache.js";
-import type { Member } from "./members.js";
+import { type Member, ROUTER_PROTOCOL } from "./members.js";
 import { RegionState } from "./region-state.js";
 import type { LocalDelivery } from "./route.js";
-import {
-  decodeReply,
-  decodeRequest,
-  type PresenceReply,
-  RouterDecodeError,
-  type RouterRequest,
-} from "./router-messages.js";
+import type { PresenceReply, RouterRequest } from "./router-messages.js";
 
 /** Bound of the remembered member incarnations (ids of nodes that left included). */
 const MAX_INCARNATIONS = 10_000;
@@ -40,6 +39,8 @@ export interface ClusterDeps {
   readonly metrics: Metrics;
   /** Whether the store is too slow to accept more PUTs (shed before storing). */
   readonly storeOverloaded?: () => boolean;
+  /** TLS for the router, both directions (config `routerTls`, files read at start-up). */
+  readonly routerTls?: RouterTls | undefined;
 }
 
 export class ClusterRouting {
@@ -65,7 +66,7 @@ export class ClusterRouting {
         d.log.warn({ event: "router_auth_failed", reason, remote }, "router handshake failed");
       }
     };
-    this.peers = new RouterPeers(config.clusterSecret, undefined, onAuthFailure);
+    this.peers = new RouterPeers(config.clusterSecret, undefined, onAuthFailure, d.routerTls);
     this.directory = new ClusterDirectory({
       self: config.nodeId,
       slots: config.slots,
@@ -76,13 +77,11 @@ export class ClusterRouting {
     this.cache = new HolderCache(config.holderCacheSize);
     this.server = new RouterServer(
       config.clusterSecret,
-      (msg) => {
-        const req = decodeRequest(msg);
-        if (req instanceof RouterDecodeError) throw req;
-        return handleRouterRequest(this.directory, this.route, req);
-      },
+      (req) => handleRouterRequest(this.directory, this.route, req),
       (err) => this.error("router_handle", err),
       onAuthFailure,
+      undefined,
+      d.routerTls,
     );
     metrics.coordinator.set(0);
     this.regionState = new RegionState(config.regionStateDir, d.region);
@@ -117,9 +116,9 @@ export class ClusterRouting {
     if (m === undefined) throw new Error(`unknown node ${node}`);
     const end = this.d.metrics.hop.labels(req.op).startTimer();
     try {
-      const reply = decodeReply(await this.peers.request(m.routerUrl, { ...req }));
-      if (reply instanceof RouterDecodeError) throw reply;
-      return reply;
+      // A member that does not advertise the binary router predates it (rolling upgrade).
+      const protocol = (m.router ?? 1) >= ROUTER_PROTOCOL ? "binary" : "json";
+      return await this.peers.request(m.routerUrl, req, protocol);
     } catch (err) {
       // Unreachable, overloaded (queue full) or timed out: the caller stores instead.
       this.d.metrics.hopErrors.labels(req.op).inc();
@@ -148,6 +147,7 @@ export class ClusterRouting {
       draining: false,
       updatedAt: Date.now(),
       startedAt: Date.now(),
+      router: ROUTER_PROTOCOL,
     };
     // Incarnation (startedAt) last seen per member id, kept after a member leaves: when the
     // same id comes back with another one, it lost the presence it owned.

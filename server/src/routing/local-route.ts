@@ -1,5 +1,5 @@
 /** Routing for a single self-contained node: the socket is here or nowhere. */
-import type { LocalDelivery, Route, RouteResult } from "./route.js";
+import type { LocalDelivery, Push, Route, RouteResult } from "./route.js";
 
 export class LocalRoute implements Route {
   constructor(
@@ -8,8 +8,8 @@ export class LocalRoute implements Route {
     private readonly overloaded: () => boolean = () => false,
   ) {}
 
-  route(uaid: string, frame: string, stamp?: string): RouteResult {
-    return this.local.deliver(uaid, frame, stamp) === true ? "delivered" : "absent";
+  route(uaid: string, push: Push): RouteResult {
+    return this.local.deliver(uaid, push) === true ? "delivered" : "absent";
   }
 
   shedding(): boolean {

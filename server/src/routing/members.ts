@@ -21,7 +21,15 @@ export interface Member {
    * a new value, so peers know its in-memory presence is empty (0 from older nodes).
    */
   readonly startedAt: number;
+  /**
+   * The router wire the node speaks: 2 = binary frames (router-codec.ts); 1 = JSON lines,
+   * what a record without the field means (nodes before it; router-legacy.ts).
+   */
+  readonly router?: number;
 }
+
+/** The router wire this build speaks, advertised in its member record. */
+export const ROUTER_PROTOCOL = 2;
 
 /** Parses a member record; `undefined` when malformed (a record we cannot read is ignored). */
 export function parseMember(text: string): Member | undefined {
@@ -45,6 +53,7 @@ export function parseMember(text: string): Member | undefined {
       draining: m.draining === true,
       updatedAt: typeof m.updatedAt === "number" ? m.updatedAt : 0,
       startedAt: typeof m.startedAt === "number" ? m.startedAt : 0,
+      router: typeof m.router === "number" ? m.router : 1,
     };
   } catch {
     return undefined;

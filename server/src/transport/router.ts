@@ -1,29 +1,43 @@
 /**
- * The internal router: node-to-node requests over persistent TCP connections on their own
- * port, never exposed publicly.
+ * The internal router: node-to-node requests over persistent TCP (or TLS) connections on
+ * their own port, never exposed publicly.
  *
  * - Mutually authenticated, bound to the connection: the client sends a nonce `c`, the server
  *   answers a nonce `s` and HMAC-SHA256(secret, "server"|c|s), the client checks it and answers
  *   HMAC-SHA256(secret, "client"|c|s). A client never sends a request to a server that did not
  *   prove the secret; a proof seen on one connection is worthless on another (fresh nonces on
- *   both sides) and cannot be reflected (the role is in the MAC). This does not protect against
- *   an active man in the middle that forwards the whole handshake (that needs TLS or a MAC per
- *   message); the router port is internal only.
- * - Bounded before auth: at most `maxUnauthenticated` connections still proving themselves, at
- *   most `maxPreAuthBytes` per line before auth, an auth deadline; the first bad line destroys
- *   the socket and nothing after it is parsed. Every failure goes to `onAuthFailure`.
+ *   both sides) and cannot be reflected (the role is in the MAC). Without TLS this does not
+ *   protect against an active man in the middle that forwards the whole handshake; with TLS
+ *   (`RouterTls`: both sides present a certificate of the cluster CA) it does, and the
+ *   handshake still runs inside.
+ * - Bounded before auth: at most `maxUnauthenticated` connections still proving themselves,
+ *   frames of at most `maxPreAuthBytes` before auth, an auth deadline; the first bad frame
+ *   destroys the socket and nothing after it is parsed. Every failure goes to `onAuthFailure`.
  * - Multiplexed: many requests in flight per connection, matched by id.
- * - Batched: every message written in one event-loop turn leaves in one write.
+ * - Batched: every frame written in one event-loop turn leaves in one write.
  * - Bounded: at most `maxInflight` requests per peer and `maxBufferedBytes` waiting to be
  *   written; past either a request fails at once with `RouterOverloaded` (the caller sheds
  *   with 503 + Retry-After) instead of queueing. A peer that stops reading its replies is
  *   dropped once `maxReplyBufferedBytes` wait to be written to it.
  *
- * Wire format: one JSON object per line. Handshake `{"hello":c}`, `{"nonce":s,"proof":…}`,
- * `{"auth":…}`; then requests `{"i":id,…}`, replies `{"r":id,…}`.
+ * Wire: length-prefixed binary frames (routing/router-codec.ts). A server also answers the
+ * JSON lines of nodes before it (routing/router-legacy.ts; told by the first byte, `{`), and
+ * a client speaks them to a peer that does not advertise the binary router: a rolling
+ * upgrade keeps cross-node delivery working in both directions.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, connect as tlsConnect } from "node:tls";
+import { binaryWire } from "../routing/router-codec.js";
+import { legacyWire } from "../routing/router-legacy.js";
+import {
+  NONCE_BYTES,
+  type PresenceReply,
+  RouterDecodeError,
+  type RouterFrame,
+  type RouterRequest,
+  type RouterWire,
+} from "../routing/router-messages.js";
 
 export class RouterUnreachable extends Error {
   override readonly name = "RouterUnreachable";
@@ -34,8 +48,18 @@ export class RouterOverloaded extends Error {
   readonly code = "ROUTER_OVERLOADED";
 }
 
-export type RouterMessage = Record<string, unknown>;
-export type RouterHandler = (msg: RouterMessage) => RouterMessage | Promise<RouterMessage>;
+export type RouterHandler = (req: RouterRequest) => PresenceReply | Promise<PresenceReply>;
+
+/**
+ * TLS for the router (PEM). Both sides present `cert` and verify the other's against `ca`
+ * (a private CA of the cluster): holding a certificate of that CA is what is checked, not a
+ * host name (peers dial per-pod names a shared certificate would not list).
+ */
+export interface RouterTls {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  readonly ca: string | Buffer;
+}
 
 export interface RouterLimits {
   readonly maxInflight: number;
@@ -52,7 +76,8 @@ export const DEFAULT_ROUTER_LIMITS: RouterLimits = {
   reconnectBackoffMs: 250,
 };
 
-const MAX_LINE = 1024 * 1024;
+/** The largest frame after auth (a Web Push frame with its payload fits many times over). */
+export const MAX_FRAME = 1024 * 1024;
 
 /** Why a handshake failed; the `reason` label of edition_router_auth_failures_total. */
 export type AuthFailureReason =
@@ -61,7 +86,8 @@ export type AuthFailureReason =
   | "malformed"
   | "preauth_bytes"
   | "deadline"
-  | "too_many_unauthenticated";
+  | "too_many_unauthenticated"
+  | "tls";
 
 export type AuthFailureHandler = (reason: AuthFailureReason, remote: string) => void;
 
@@ -79,73 +105,32 @@ export const DEFAULT_ROUTER_SERVER_LIMITS: RouterServerLimits = {
   maxReplyBufferedBytes: 32 * 1024 * 1024,
 };
 
-const NONCE_HEX = /^[0-9a-f]{32}$/;
-
-function proof(secret: string, role: "server" | "client", c: string, s: string): Buffer {
-  return createHmac("sha256", secret).update(`${role}|${c}|${s}`).digest();
+function proof(secret: string, role: "server" | "client", c: Buffer, s: Buffer): Buffer {
+  return createHmac("sha256", secret)
+    .update(`${role}|${c.toString("hex")}|${s.toString("hex")}`)
+    .digest();
 }
 
-function proofMatches(given: unknown, want: Buffer): boolean {
-  if (typeof given !== "string" || given.length !== want.length * 2) return false;
-  const g = Buffer.from(given, "hex");
-  return g.length === want.length && timingSafeEqual(g, want);
+function proofMatches(given: Buffer, want: Buffer): boolean {
+  return given.length === want.length && timingSafeEqual(given, want);
 }
 
-/**
- * Reads one JSON object per line, bounded: a line past MAX_LINE, or one that is not JSON,
- * destroys the socket (a peer that speaks anything else is not one of ours).
- */
-function onMessages(
-  socket: Socket,
-  cb: (msg: RouterMessage) => void,
-  maxLine: () => number,
-  onBad: (kind: "long" | "json") => void,
-): void {
-  let buf = "";
-  socket.setEncoding("utf8");
-  const bad = (kind: "long" | "json") => {
-    buf = "";
-    onBad(kind);
-    socket.destroy();
-  };
-  socket.on("data", (chunk: string) => {
-    if (socket.destroyed) return;
-    buf += chunk;
-    let nl = buf.indexOf("\n");
-    let start = 0;
-    while (nl >= 0) {
-      if (nl - start > maxLine()) return bad("long");
-      let msg: RouterMessage;
-      try {
-        msg = JSON.parse(buf.slice(start, nl)) as RouterMessage;
-      } catch {
-        return bad("json");
-      }
-      if (msg === null || typeof msg !== "object") return bad("json");
-      cb(msg);
-      // A failed handshake destroys the socket: nothing after it is parsed.
-      if (socket.destroyed) return;
-      start = nl + 1;
-      nl = buf.indexOf("\n", start);
-    }
-    buf = buf.slice(start);
-    if (buf.length > maxLine()) bad("long");
-  });
-}
+/** `{`: the first byte of the JSON lines older nodes speak; never a binary frame's. */
+const JSON_FIRST_BYTE = 0x7b;
 
 /**
  * Coalesces writes made in one event-loop turn into one socket write. A writer created
- * `held` keeps lines until `release` puts a first line (the auth proof) ahead of them.
+ * `held` keeps frames until `release` puts a first frame (the auth proof) ahead of them.
  */
 class BatchedWriter {
-  private pending: string[] = [];
+  private pending: Buffer[] = [];
   private bytes = 0;
   private scheduled = false;
   constructor(
     private readonly socket: Socket,
     private held = false,
   ) {}
-  release(first: string): void {
+  release(first: Buffer): void {
     this.held = false;
     this.pending.unshift(first);
     this.schedule();
@@ -153,9 +138,9 @@ class BatchedWriter {
   get buffered(): number {
     return this.bytes + this.socket.writableLength;
   }
-  write(line: string): void {
-    this.pending.push(line);
-    this.bytes += line.length + 1;
+  write(frame: Buffer): void {
+    this.pending.push(frame);
+    this.bytes += frame.length;
     if (!this.held) this.schedule();
   }
   private schedule(): void {
@@ -167,7 +152,7 @@ class BatchedWriter {
   private readonly flush = (): void => {
     this.scheduled = false;
     if (this.pending.length === 0 || this.socket.destroyed) return;
-    const data = `${this.pending.join("\n")}\n`;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
     this.pending = [];
     this.bytes = 0;
     this.socket.write(data);
@@ -180,85 +165,141 @@ export class RouterServer {
   private unauthenticated = 0;
 
   constructor(
-    secret: string,
-    handler: RouterHandler,
-    onError: (err: unknown) => void,
-    onAuthFailure: AuthFailureHandler = () => {},
-    limits: RouterServerLimits = DEFAULT_ROUTER_SERVER_LIMITS,
+    private readonly secret: string,
+    private readonly handler: RouterHandler,
+    private readonly onError: (err: unknown) => void,
+    private readonly onAuthFailure: AuthFailureHandler = () => {},
+    private readonly limits: RouterServerLimits = DEFAULT_ROUTER_SERVER_LIMITS,
+    tls?: RouterTls,
   ) {
-    this.server = createServer((socket) => {
-      const remote = socket.remoteAddress ?? "unknown";
-      // on, not once: a second error on a socket must not become an uncaught exception.
-      socket.on("error", () => socket.destroy());
-      if (this.unauthenticated >= limits.maxUnauthenticated) {
-        onAuthFailure("too_many_unauthenticated", remote);
+    const accept = (socket: Socket) => this.accept(socket);
+    if (tls === undefined) {
+      this.server = createServer(accept);
+    } else {
+      this.server = createTlsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ca: tls.ca,
+          requestCert: true,
+          rejectUnauthorized: true,
+          handshakeTimeout: limits.authDeadlineMs,
+        },
+        accept,
+      );
+      // A client without a certificate of the cluster CA (or one that is not TLS at all).
+      this.server.on("tlsClientError", (_err, socket) => {
+        onAuthFailure("tls", socket.remoteAddress ?? "unknown");
+        socket.destroy();
+      });
+    }
+  }
+
+  private accept(socket: Socket): void {
+    const { limits, onAuthFailure, secret } = this;
+    const remote = socket.remoteAddress ?? "unknown";
+    // on, not once: a second error on a socket must not become an uncaught exception.
+    socket.on("error", () => socket.destroy());
+    if (this.unauthenticated >= limits.maxUnauthenticated) {
+      onAuthFailure("too_many_unauthenticated", remote);
+      socket.destroy();
+      return;
+    }
+    this.unauthenticated++;
+    this.sockets.add(socket);
+    let authed = false;
+    let failed = false;
+    const fail = (reason: AuthFailureReason) => {
+      if (authed || failed) return;
+      failed = true;
+      onAuthFailure(reason, remote);
+      socket.destroy();
+    };
+    socket.on("close", () => {
+      this.sockets.delete(socket);
+      if (!authed) this.unauthenticated--;
+      clearTimeout(authTimer);
+    });
+    socket.setNoDelay(true);
+    const authTimer = setTimeout(() => fail("deadline"), limits.authDeadlineMs);
+    const nonceS = randomBytes(NONCE_BYTES);
+    let nonceC: Buffer | undefined;
+    let wire: RouterWire | undefined;
+    let writer: BatchedWriter | undefined;
+    const maxFrame = () => (authed ? MAX_FRAME : limits.maxPreAuthBytes);
+
+    const onFrame = (f: RouterFrame): boolean => {
+      if (!authed) {
+        if (nonceC === undefined) {
+          if (f.t !== "hello") {
+            fail("malformed");
+            return false;
+          }
+          nonceC = f.nonce;
+          const p = proof(secret, "server", nonceC, nonceS);
+          socket.write(wire!.encode({ t: "challenge", nonce: nonceS, proof: p }));
+          return true;
+        }
+        if (f.t !== "auth" || !proofMatches(f.proof, proof(secret, "client", nonceC, nonceS))) {
+          fail(f.t === "auth" ? "bad_proof" : "malformed");
+          return false;
+        }
+        authed = true;
+        this.unauthenticated--;
+        clearTimeout(authTimer);
+        return true;
+      }
+      if (f.t !== "request") {
+        this.onError(new RouterDecodeError(`unexpected ${f.t} frame from a client`));
+        socket.destroy();
+        return false;
+      }
+      this.serve(socket, writer!, wire!, f.id, f.req);
+      return true;
+    };
+
+    let decoder: ReturnType<RouterWire["decoder"]> | undefined;
+    socket.on("data", (chunk: Buffer) => {
+      if (socket.destroyed) return;
+      if (decoder === undefined) {
+        // Nodes before the binary router open with a JSON line.
+        wire = chunk[0] === JSON_FIRST_BYTE ? legacyWire : binaryWire;
+        writer = new BatchedWriter(socket);
+        decoder = wire.decoder(maxFrame);
+      }
+      const err = decoder.push(chunk, (f) => !socket.destroyed && onFrame(f) && !socket.destroyed);
+      if (err === undefined) return;
+      if (authed) {
+        this.onError(err);
+        socket.destroy();
+      } else fail(err.tooLong ? "preauth_bytes" : "malformed");
+    });
+  }
+
+  private serve(
+    socket: Socket,
+    writer: BatchedWriter,
+    wire: RouterWire,
+    id: number,
+    req: RouterRequest,
+  ): void {
+    const reply = (f: RouterFrame) => {
+      // A peer that does not read its replies is dropped rather than buffered for.
+      if (writer.buffered > this.limits.maxReplyBufferedBytes) {
         socket.destroy();
         return;
       }
-      this.unauthenticated++;
-      this.sockets.add(socket);
-      let authed = false;
-      let failed = false;
-      const fail = (reason: AuthFailureReason) => {
-        if (authed || failed) return;
-        failed = true;
-        onAuthFailure(reason, remote);
-        socket.destroy();
-      };
-      socket.on("close", () => {
-        this.sockets.delete(socket);
-        if (!authed) this.unauthenticated--;
-        clearTimeout(authTimer);
-      });
-      socket.setNoDelay(true);
-      const nonceS = randomBytes(16).toString("hex");
-      let nonceC: string | undefined;
-      const writer = new BatchedWriter(socket);
-      const authTimer = setTimeout(() => fail("deadline"), limits.authDeadlineMs);
-      onMessages(
-        socket,
-        (msg) => {
-          if (!authed) {
-            if (nonceC === undefined) {
-              if (typeof msg.hello !== "string" || !NONCE_HEX.test(msg.hello)) {
-                return fail("malformed");
-              }
-              nonceC = msg.hello;
-              const p = proof(secret, "server", nonceC, nonceS).toString("hex");
-              socket.write(`${JSON.stringify({ nonce: nonceS, proof: p })}\n`);
-              return;
-            }
-            if (!proofMatches(msg.auth, proof(secret, "client", nonceC, nonceS))) {
-              return fail("bad_proof");
-            }
-            authed = true;
-            this.unauthenticated--;
-            clearTimeout(authTimer);
-            return;
-          }
-          const id = msg.i;
-          const reply = (line: string) => {
-            // A peer that does not read its replies is dropped rather than buffered for.
-            if (writer.buffered > limits.maxReplyBufferedBytes) {
-              socket.destroy();
-              return;
-            }
-            writer.write(line);
-          };
-          Promise.resolve()
-            .then(() => handler(msg))
-            .then(
-              (r) => reply(JSON.stringify({ ...r, r: id })),
-              (err: unknown) => {
-                onError(err);
-                reply(JSON.stringify({ r: id, error: String(err) }));
-              },
-            );
+      if (!socket.destroyed) writer.write(wire.encode(f));
+    };
+    Promise.resolve()
+      .then(() => this.handler(req))
+      .then(
+        (r) => reply({ t: "reply", id, reply: r }),
+        (err: unknown) => {
+          this.onError(err);
+          reply({ t: "error", id, message: String(err) });
         },
-        () => (authed ? MAX_LINE : limits.maxPreAuthBytes),
-        (kind) => fail(kind === "long" ? "preauth_bytes" : "malformed"),
       );
-    });
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -278,10 +319,22 @@ export class RouterServer {
 }
 
 interface Inflight {
-  resolve(v: RouterMessage): void;
+  resolve(v: PresenceReply): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout;
 }
+
+/** Connect errors that say nothing about certificates (the peer is down or unknown). */
+const NETWORK_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "EPIPE",
+]);
 
 /** One outbound connection to a peer, opened on first use and reopened after a failure. */
 class PeerConnection {
@@ -298,6 +351,8 @@ class PeerConnection {
     private readonly secret: string,
     private readonly limits: RouterLimits,
     private readonly onAuthFailure: AuthFailureHandler,
+    readonly wire: RouterWire,
+    private readonly tls: RouterTls | undefined,
   ) {}
 
   /** Requests sent and not answered yet. */
@@ -305,7 +360,7 @@ class PeerConnection {
     return this.inflight.size;
   }
 
-  request(msg: RouterMessage): Promise<RouterMessage> {
+  request(req: RouterRequest): Promise<PresenceReply> {
     if (this.inflight.size >= this.limits.maxInflight)
       return Promise.reject(new RouterOverloaded(this.address));
     if (this.writer && this.writer.buffered > this.limits.maxBufferedBytes) {
@@ -317,8 +372,16 @@ class PeerConnection {
       }
       this.connect();
     }
-    const id = this.nextId++;
-    return new Promise<RouterMessage>((resolve, reject) => {
+    // Ids wrap within u32 (the wire's id field); 4 billion requests apart never collide.
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    let frame: Buffer;
+    try {
+      frame = this.wire.encode({ t: "request", id, req });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<PresenceReply>((resolve, reject) => {
       const socket = this.socket;
       const timer = setTimeout(() => {
         this.inflight.delete(id);
@@ -333,59 +396,88 @@ class PeerConnection {
         }
       }, this.limits.requestTimeoutMs);
       this.inflight.set(id, { resolve, reject, timer });
-      this.writer!.write(JSON.stringify({ ...msg, i: id }));
+      this.writer!.write(frame);
+    });
+  }
+
+  private open(): Socket {
+    const [host, portText] = splitAddress(this.address);
+    const port = Number(portText);
+    if (this.tls === undefined) return createConnection({ host, port });
+    return tlsConnect({
+      host,
+      port,
+      cert: this.tls.cert,
+      key: this.tls.key,
+      ca: this.tls.ca,
+      // The chain is verified against the cluster CA; the name is not (see RouterTls).
+      checkServerIdentity: () => undefined,
     });
   }
 
   private connect(): void {
-    const [host, portText] = splitAddress(this.address);
-    const socket = createConnection({ host, port: Number(portText) });
+    const socket = this.open();
     socket.setNoDelay(true);
     this.socket = socket;
     // Requests made before the server has proved the secret wait in the held writer.
     const writer = new BatchedWriter(socket, true);
     this.writer = writer;
     let ready = false;
+    let secured = this.tls === undefined;
+    if (!secured) socket.once("secureConnect", () => (secured = true));
     this.heardAt = Date.now();
-    const nonceC = randomBytes(16).toString("hex");
-    socket.write(`${JSON.stringify({ hello: nonceC })}\n`);
+    const nonceC = randomBytes(NONCE_BYTES);
+    socket.write(this.wire.encode({ t: "hello", nonce: nonceC }));
     const refuse = () => {
       this.onAuthFailure("bad_server_proof", this.address);
       socket.destroy();
     };
-    onMessages(
-      socket,
-      (msg) => {
-        if (this.socket === socket) this.heardAt = Date.now();
-        if (!ready) {
-          const nonceS = msg.nonce;
-          if (
-            typeof nonceS !== "string" ||
-            !NONCE_HEX.test(nonceS) ||
-            !proofMatches(msg.proof, proof(this.secret, "server", nonceC, nonceS))
-          ) {
-            return refuse();
-          }
-          ready = true;
-          const p = proof(this.secret, "client", nonceC, nonceS).toString("hex");
-          writer.release(JSON.stringify({ auth: p }));
-          return;
+    const onFrame = (f: RouterFrame): boolean => {
+      if (this.socket === socket) this.heardAt = Date.now();
+      if (!ready) {
+        if (
+          f.t !== "challenge" ||
+          !proofMatches(f.proof, proof(this.secret, "server", nonceC, f.nonce))
+        ) {
+          refuse();
+          return false;
         }
-        const f = this.inflight.get(msg.r as number);
-        if (f === undefined) return;
-        this.inflight.delete(msg.r as number);
-        clearTimeout(f.timer);
-        if (typeof msg.error === "string") f.reject(new Error(msg.error));
-        else f.resolve(msg);
-      },
-      () => (ready ? MAX_LINE : DEFAULT_ROUTER_SERVER_LIMITS.maxPreAuthBytes),
-      () => {
-        if (!ready) refuse();
-      },
+        ready = true;
+        writer.release(
+          this.wire.encode({ t: "auth", proof: proof(this.secret, "client", nonceC, f.nonce) }),
+        );
+        return true;
+      }
+      if (f.t !== "reply" && f.t !== "error") {
+        socket.destroy();
+        return false;
+      }
+      const pending = this.inflight.get(f.id);
+      if (pending === undefined) return true;
+      this.inflight.delete(f.id);
+      clearTimeout(pending.timer);
+      if (f.t === "error") pending.reject(new Error(f.message));
+      else pending.resolve(f.reply);
+      return true;
+    };
+    const decoder = this.wire.decoder(() =>
+      ready ? MAX_FRAME : DEFAULT_ROUTER_SERVER_LIMITS.maxPreAuthBytes,
     );
-    const fail = () => this.drop(socket);
-    socket.on("error", fail);
-    socket.on("close", fail);
+    socket.on("data", (chunk: Buffer) => {
+      if (socket.destroyed) return;
+      const err = decoder.push(chunk, (f) => !socket.destroyed && onFrame(f) && !socket.destroyed);
+      if (err === undefined) return;
+      if (!ready) refuse();
+      else socket.destroy();
+    });
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      // Refused by the peer's TLS, or its certificate is not of the cluster CA.
+      if (!secured && !NETWORK_ERRORS.has(err.code ?? "")) {
+        this.onAuthFailure("tls", this.address);
+      }
+      this.drop(socket);
+    });
+    socket.on("close", () => this.drop(socket));
   }
 
   /** The connection closed or failed: its in-flight requests fail now. */
@@ -420,6 +512,9 @@ function splitAddress(address: string): [string, string] {
   return [a.slice(0, i).replace(/^\[|\]$/g, ""), a.slice(i + 1)];
 }
 
+/** Which wire a peer speaks: `binary` unless its member record says it predates it. */
+export type RouterProtocol = "binary" | "json";
+
 /** Outbound side: one persistent connection per peer address. */
 export class RouterPeers {
   private readonly peers = new Map<string, PeerConnection>();
@@ -428,15 +523,26 @@ export class RouterPeers {
     private readonly secret: string,
     private readonly limits: RouterLimits = DEFAULT_ROUTER_LIMITS,
     private readonly onAuthFailure: AuthFailureHandler = () => {},
+    private readonly tls?: RouterTls,
   ) {}
 
-  request(address: string, msg: RouterMessage): Promise<RouterMessage> {
+  request(
+    address: string,
+    req: RouterRequest,
+    protocol: RouterProtocol = "binary",
+  ): Promise<PresenceReply> {
+    const wire = protocol === "json" ? legacyWire : binaryWire;
     let p = this.peers.get(address);
+    // A pod replaced under the same name by one of another version: a new connection.
+    if (p !== undefined && p.wire !== wire) {
+      p.close();
+      p = undefined;
+    }
     if (p === undefined) {
-      p = new PeerConnection(address, this.secret, this.limits, this.onAuthFailure);
+      p = new PeerConnection(address, this.secret, this.limits, this.onAuthFailure, wire, this.tls);
       this.peers.set(address, p);
     }
-    return p.request(msg);
+    return p.request(req);
   }
 
   /** The deepest queue towards any one peer: requests in flight, not answered yet. */

@@ -39,7 +39,7 @@ const all = readdirSync(clusterDir)
 const files =
   filters.length === 0
     ? all
-    : filters.map((f) => (f.endsWith(".ts") ? f : all.find((x) => x.includes(f)) ?? f));
+    : filters.map((f) => (f.endsWith(".ts") ? f : (all.find((x) => x.includes(f)) ?? f)));
 
 // A busy loop that also ends on its own if this script dies without killing it.
 const SPIN = `const end = Date.now() + ${opts.runs * opts["timeout-min"] * 60_000}; while (Date.now() < end) {}`;

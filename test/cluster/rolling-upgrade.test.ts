@@ -6,7 +6,8 @@
  * in its member record, speaks them to it.
  *
  * The old source comes from the repository's history (`git archive`), extracted under
- * `.tmp/`; a clone without that commit fails here with a message saying so.
+ * `.tmp/`; a shallow clone fetches that commit from origin, and if it cannot, the suite is
+ * reported skipped with the reason.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -30,18 +31,42 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const T = { timeout: 120_000 };
 const MAX_U64 = 18446744073709551615n;
 
+/** Whether the legacy commit's objects are here; a shallow clone is fetched deeper once. */
+function haveLegacyCommit(): boolean {
+  const present = () => {
+    try {
+      execFileSync("git", ["cat-file", "-e", `${LEGACY}^{commit}`], { cwd: ROOT, stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (present()) return true;
+  try {
+    execFileSync("git", ["fetch", "--quiet", "--depth=1", "origin", LEGACY], {
+      cwd: ROOT,
+      stdio: "ignore",
+      timeout: 60_000,
+    });
+  } catch {
+    return false;
+  }
+  return present();
+}
+
+/**
+ * Why the test cannot run here, or undefined. A clone without the commit (shallow, and its
+ * origin unreachable) reports the suite as skipped with this reason, never as passed.
+ */
+const unavailable = haveLegacyCommit()
+  ? undefined
+  : `commit ${LEGACY} (the last JSON-line router) is not in this clone and could not be fetched: run git fetch --unshallow`;
+
 /** The legacy `server/src`, extracted once under .tmp/ (node_modules resolve from the repo). */
 function legacyMain(): string {
   const dir = join(ROOT, ".tmp", `legacy-router-${LEGACY.slice(0, 12)}`);
   const main = join(dir, "server", "src", "main.ts");
   if (existsSync(main)) return main;
-  try {
-    execFileSync("git", ["cat-file", "-e", `${LEGACY}^{commit}`], { cwd: ROOT, stdio: "ignore" });
-  } catch {
-    throw new Error(
-      `rolling-upgrade test: commit ${LEGACY} (the last JSON-line router) is not in this clone; fetch the full history (git fetch --unshallow)`,
-    );
-  }
   const tar = execFileSync("git", ["archive", "--format=tar", LEGACY, "server/src"], {
     cwd: ROOT,
     maxBuffer: 64 * 1024 * 1024,
@@ -59,35 +84,37 @@ let fresh: PushNode;
 let old: PushNode;
 const ids = new Map<PushNode, string>();
 
-before(async () => {
-  const main = legacyMain();
-  c = await startLocalCluster({ nodes: 1, env: { EDITION_PING_MIN_INTERVAL_MS: "0" } });
-  fresh = c.nodes[0]!;
-  ids.set(fresh, c.idOf(fresh));
-  old = await startNode({ env: { ...c.env, EDITION_NODE_ID: "legacy-0" }, main });
-  ids.set(old, "legacy-0");
-  // Both own slots in one table, and each has applied it (its /ready).
-  await eventually(
-    async () => {
-      const owners = await c.slotTable();
-      if (!owners?.includes("legacy-0") || !owners.includes(ids.get(fresh)!)) return undefined;
-      for (const n of [fresh, old]) {
-        const r = await fetch(`${n.adminUrl}/ready`).catch(() => undefined);
-        if (r?.status !== 200) return undefined;
-      }
-      return true;
-    },
-    "both versions own slots",
-    30_000,
-  );
-});
-after(async () => {
-  disconnectAll();
-  await old?.stop().catch(() => {});
-  await c?.stop();
-});
+describe("rolling upgrade: a node of the previous version beside a new one", {
+  skip: unavailable,
+}, () => {
+  before(async () => {
+    const main = legacyMain();
+    c = await startLocalCluster({ nodes: 1, env: { EDITION_PING_MIN_INTERVAL_MS: "0" } });
+    fresh = c.nodes[0]!;
+    ids.set(fresh, c.idOf(fresh));
+    old = await startNode({ env: { ...c.env, EDITION_NODE_ID: "legacy-0" }, main });
+    ids.set(old, "legacy-0");
+    // Both own slots in one table, and each has applied it (its /ready).
+    await eventually(
+      async () => {
+        const owners = await c.slotTable();
+        if (!owners?.includes("legacy-0") || !owners.includes(ids.get(fresh)!)) return undefined;
+        for (const n of [fresh, old]) {
+          const r = await fetch(`${n.adminUrl}/ready`).catch(() => undefined);
+          if (r?.status !== 200) return undefined;
+        }
+        return true;
+      },
+      "both versions own slots",
+      30_000,
+    );
+  });
+  after(async () => {
+    disconnectAll();
+    await old?.stop().catch(() => {});
+    await c?.stop();
+  });
 
-describe("rolling upgrade: a node of the previous version beside a new one", () => {
   test(
     "member records: the new node advertises the binary router, the old one does not",
     T,

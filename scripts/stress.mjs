@@ -41,11 +41,21 @@ const files =
     ? all
     : filters.map((f) => (f.endsWith(".ts") ? f : (all.find((x) => x.includes(f)) ?? f)));
 
-// A busy loop that also ends on its own if this script dies without killing it.
-const SPIN = `const end = Date.now() + ${opts.runs * opts["timeout-min"] * 60_000}; while (Date.now() < end) {}`;
+// A busy loop in 50 ms slices that ends on its own when this script goes away (its IPC
+// channel closes) or after the longest the whole run may take.
+const SPIN = `const end = Date.now() + ${opts.runs * opts["timeout-min"] * 60_000};
+function spin() {
+  const slice = Date.now() + 50;
+  while (Date.now() < slice) {}
+  if (Date.now() < end && process.connected) setImmediate(spin);
+  else process.exit(0);
+}
+spin();`;
 const spinners = [];
 for (let i = 0; i < opts.busy; i++) {
-  spinners.push(spawn(process.execPath, ["-e", SPIN], { stdio: "ignore" }));
+  spinners.push(
+    spawn(process.execPath, ["-e", SPIN], { stdio: ["ignore", "ignore", "ignore", "ipc"] }),
+  );
 }
 const stopSpinners = () => {
   for (const s of spinners) s.kill("SIGKILL");

@@ -382,13 +382,14 @@ export const Errors = {
   },
   // ---------------------------------------------------------------- between nodes
   ROUTER_UNREACHABLE: {
-    meaning: "no connection to the peer node (its PUTs are stored and nudged later)",
+    meaning: "a request to a peer node failed: no connection, or it closed before the reply",
     label: "router_unreachable",
     counters: [],
     errorClass: "RouterUnreachable",
   },
   ROUTER_OVERLOADED: {
-    meaning: "the router queue to a peer is full (new PUTs are shed: OVERLOADED)",
+    meaning:
+      "too many requests in flight or bytes queued towards a peer: the request fails at once (the caller sheds)",
     label: "router_overloaded",
     counters: [],
     errorClass: "RouterOverloaded",

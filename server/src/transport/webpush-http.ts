@@ -121,6 +121,7 @@ export function attachWebPush(
 
   const { status, errno } = Errors.METHOD_NOT_ALLOWED.http;
   const notAllowed = (allow: string) => (res: HttpResponse) => {
+    metrics.bound.refusal(Errors.METHOD_NOT_ALLOWED.label).inc();
     res
       .writeStatus(statusLine(status))
       .writeHeader("Allow", allow)

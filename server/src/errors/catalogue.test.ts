@@ -8,6 +8,7 @@ import { ConfigError } from "../config.js";
 import { PushError } from "../endpoint/push-errors.js";
 import { createMetrics } from "../metrics.js";
 import { Close, LimitErrno, ReplyError } from "../protocol/errors.js";
+import { type Limits, newSession, type Step, step } from "../protocol/session.js";
 import { RouterDecodeError } from "../routing/router-messages.js";
 import { ReplicationTimeout } from "../storage/replication.js";
 import { StoreError } from "../storage/store.js";
@@ -15,14 +16,17 @@ import { RouterOverloaded, RouterUnreachable } from "../transport/router.js";
 import {
   CloseCodes,
   closeLabel,
+  closeOf,
   type ErrorEntry,
   Errors,
+  entry,
   REFUSALS,
   SIMPLEPUSH_PUT_CODES,
   StatusText,
   statusLine,
 } from "./catalogue.js";
 
+type ErrorCodeName = keyof typeof Errors;
 const entries = Object.entries(Errors) as [string, ErrorEntry][];
 /** A label value a PromQL matcher needs no quoting tricks for, and a dashboard can spell. */
 const LABEL = /^[a-z][a-z0-9_]*$/;
@@ -153,6 +157,33 @@ describe("error catalogue", () => {
         new RegExp(`edition_endpoint_requests_total\\{status="${Errors[code].http.status}"\\} 0`),
       );
   });
+});
+
+describe("the protocol core closes by catalogue code", () => {
+  const LIMITS: Limits = { pingMinIntervalMs: 1000, pingBurst: 1 };
+  const close = (frames: string[]): Extract<Step, { do: "close" }> => {
+    const s = newSession(0, LIMITS.pingBurst);
+    let st: Step = { do: "none" };
+    for (const f of frames) st = step(s, f, 0, LIMITS);
+    assert.equal(st.do, "close", frames.join(" "));
+    return st as Extract<Step, { do: "close" }>;
+  };
+  const cases: [ErrorCodeName, string[]][] = [
+    ["MALFORMED_FRAME", ["[1]"]],
+    ["INVALID_COMMAND", ['{"messageType":"foo"}']],
+    ["BAD_UAID", ['{"messageType":"hello","uaid":"not-a-uuid","channelIDs":[]}']],
+    ["PING_FLOOD", ["{}", "{}"]],
+  ];
+  for (const [code, frames] of cases)
+    it(`${code}: its close code, and its error reply (or none)`, () => {
+      const st = close(frames);
+      assert.equal(st.error, code);
+      assert.equal(st.code, closeOf(code));
+      const reply = entry(code).reply;
+      if (reply === undefined) assert.equal(st.text, undefined);
+      else
+        assert.match(st.text!, new RegExp(`"status":${reply.status},"error":"${reply.error}"}$`));
+    });
 });
 
 // Files another branch rewrites at the same time; their literals go when it is merged.

@@ -131,6 +131,7 @@ export interface RedisConfig {
   readonly keyPrefix: string;
 }
 
+/** Its code is in `errors/catalogue.ts` (exit status 2, every problem on stderr). */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
   readonly code = "CONFIG_INVALID";

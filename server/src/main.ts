@@ -344,7 +344,6 @@ export async function startNode(
   if (config.demoPage) attachDemoPage(app);
   attachEndpoint(app, (input) => endpointUpdate(adoption, deliverDeps, input), metrics, {
     corsOrigin: config.corsOrigin,
-    retryAfterSeconds: 5,
   });
   const pub = await listen(app, config.host, config.port);
   const localHost = config.host === "0.0.0.0" ? "localhost" : config.host;

@@ -4,6 +4,13 @@
  * a label. Hot paths use pre-bound label children so an increment is a field update.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
+import {
+  CloseCodes,
+  type ErrorEntry,
+  Errors,
+  REFUSALS,
+  SIMPLEPUSH_PUT_STATUSES,
+} from "./errors/catalogue.js";
 
 /** Latency buckets with an edge exactly at each SLO threshold (1 ms, 5 ms, 10 ms, 100 ms). */
 const LATENCY_BUCKETS = [
@@ -69,6 +76,12 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     name: `${prefix}endpoint_requests_total`,
     help: "App-server endpoint requests, by HTTP status.",
     labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const refusals = new Counter({
+    name: `${prefix}endpoint_refusals_total`,
+    help: "App-server endpoint requests refused, by error code (docs/errors.md).",
+    labelNames: ["code"] as const,
     registers: [registry],
   });
   const putToSocket = new Histogram({
@@ -198,22 +211,33 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
 
   // Known label values start at 0, so rates and ratios exist before the first event
   // (an absent series reads as "no data", not as "none happened").
-  for (const o of ["accepted", "refused_capacity", "refused_draining"]) handshakes.labels(o).inc(0);
-  for (const o of ["kept", "minted", "store_error"]) hellos.labels(o).inc(0);
-  for (const o of ["redirect", "full"]) redirects.labels(o).inc(0);
-  for (const s of ["200", "202", "400", "404", "410", "413", "503"]) puts.labels(s).inc(0);
+  const { CONNECTIONS_FULL, DRAINING, REGION_FULL, STORE_UNAVAILABLE } = Errors;
+  for (const o of ["accepted", CONNECTIONS_FULL.label, DRAINING.label]) handshakes.labels(o).inc(0);
+  for (const o of ["kept", "minted", STORE_UNAVAILABLE.label]) hellos.labels(o).inc(0);
+  for (const o of ["redirect", REGION_FULL.label]) redirects.labels(o).inc(0);
+  for (const s of ["200", "202", ...SIMPLEPUSH_PUT_STATUSES]) puts.labels(s).inc(0);
+  for (const e of Object.values(Errors) as ErrorEntry[])
+    if (e.counters.includes(REFUSALS)) refusals.labels(e.label).inc(0);
   for (const op of ["hello", "pending", "ack", "register", "unregister", "save_pending"])
     storeErrors.labels(op).inc(0);
   for (const c of ["register", "unregister"])
-    for (const o of ["ok", "store_error"]) registrations.labels(c, o).inc(0);
-  for (const r of ["normal", "going_away", "abnormal", "drain", "slow_consumer", "replaced"])
-    closed.labels(r).inc(0);
+    for (const o of ["ok", STORE_UNAVAILABLE.label]) registrations.labels(c, o).inc(0);
+  for (const c of [CloseCodes.normal, CloseCodes.goingAway, CloseCodes.abnormal])
+    closed.labels(c.label).inc(0);
+  for (const c of [CloseCodes.restart, CloseCodes.tryAgainLater, CloseCodes.replaced])
+    closed.labels(c.label).inc(0);
   clusterErrors.labels("lease_lost").inc(0);
   for (const op of ["announce", "withdraw", "evict", "route", "deliver"])
     hopErrors.labels(op).inc(0);
   for (const o of ["delivered", "stored", "flushed", "acked", "dropped"])
     notifications.labels(o).inc(0);
-  for (const k of ["garbage", "invalid_command", "ping_flood", "binary"]) errors.labels(k).inc(0);
+  for (const e of [
+    Errors.MALFORMED_FRAME,
+    Errors.INVALID_COMMAND,
+    Errors.PING_FLOOD,
+    Errors.BINARY_FRAME,
+  ])
+    errors.labels(e.label).inc(0);
 
   return {
     hopErrors,
@@ -247,6 +271,7 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
       dropped: notifications.labels("dropped"),
     },
     puts,
+    refusals,
     putToSocket,
     backpressure,
     storeErrors,
@@ -255,6 +280,7 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     /** Pre-bound children for the per-event paths. */
     bound: {
       put: memo((status) => puts.labels(status)),
+      refusal: memo((label) => refusals.labels(label)),
       handshake: memo((outcome) => handshakes.labels(outcome)),
       hello: memo((outcome) => hellos.labels(outcome)),
       registration: memo((commandOutcome) => {

@@ -2,7 +2,7 @@
  * Redis, the region's store, stops and comes back with its AOF on the same port, while the
  * nodes keep running (docs/architecture.md "Storage", "The paths"): an app server is told to
  * retry (503 + Retry-After) rather than getting a 2xx that was never stored, a client's
- * register fails with 500, and once Redis is back the same nodes work again and flush
+ * register fails with an error reply of status 503 (docs/errors.md STORE_UNAVAILABLE), and once Redis is back the same nodes work again and flush
  * every update that was acknowledged before the outage.
  */
 import assert from "node:assert/strict";

@@ -6,6 +6,7 @@
  */
 import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
+import { closeLabel, Errors, StatusText, statusLine } from "../errors/catalogue.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { Close } from "../protocol/errors.js";
@@ -17,9 +18,10 @@ import { attachAdmin } from "../transport/admin-http.js";
 import { closeListener, listen, uWS } from "../transport/uws.js";
 import { chooseRedirect } from "./redirect.js";
 
+const NOT_FOUND = Errors.NOT_FOUND.http.status;
 const BALANCER_NOT_FOUND = JSON.stringify({
-  code: 404,
-  error: "Not Found",
+  code: NOT_FOUND,
+  error: StatusText[NOT_FOUND],
   message:
     "this is an Edition balancer: it only answers WebSocket hellos with a redirect (307) to a push node. " +
     "App servers PUT to the endpoint URL a client got at register (https://<node>/update/<token>), " +
@@ -117,7 +119,9 @@ export async function startBalancer(
                   cluster.redirectThresholdPercent,
                   Math.random,
                 );
-          metrics.redirects.labels(d.kind === "redirect" ? "redirect" : "full").inc();
+          metrics.redirects
+            .labels(d.kind === "redirect" ? "redirect" : Errors.REGION_FULL.label)
+            .inc();
           if (debug)
             log.debug(
               {
@@ -143,13 +147,14 @@ export async function startBalancer(
     },
     close(_ws, code) {
       metrics.connections.dec();
-      metrics.closed.labels(String(code === Close.normal ? "normal" : "other")).inc();
+      // The nodes' labels: a balancer's closes read the same on the same dashboards.
+      metrics.closed.labels(closeLabel(code)).inc();
     },
   });
   // People and app servers find this address first: say what it is and where to go instead.
   app.any("/*", (res) => {
     res
-      .writeStatus("404 Not Found")
+      .writeStatus(statusLine(NOT_FOUND))
       .writeHeader("Content-Type", "application/json")
       .end(BALANCER_NOT_FOUND);
   });

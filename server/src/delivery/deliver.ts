@@ -7,6 +7,7 @@
  */
 import type { EndpointTarget, TokenCodec } from "../endpoint/token.js";
 import { parseUpdateRequest } from "../endpoint/update-request.js";
+import { Errors, type SimplePushPutCode } from "../errors/catalogue.js";
 import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { Route } from "../routing/route.js";
@@ -24,12 +25,26 @@ export interface UpdateInput {
   readonly forwarded?: boolean;
 }
 
-export type UpdateStatus = 200 | 202 | 400 | 404 | 410 | 413 | 503;
+/** 200 delivered, 202 stored; a refusal's status comes from the error catalogue. */
+export type UpdateStatus = 200 | 202 | (typeof Errors)[SimplePushPutCode]["http"]["status"];
 
 export interface UpdateResult {
   readonly status: UpdateStatus;
   /** Short reason for the error body; never the token. */
   readonly reason?: string;
+  /** The catalogue code of a refusal made here (absent: success, or another region's answer). */
+  readonly code?: SimplePushPutCode;
+  /** Seconds for `Retry-After` (absent: none). */
+  readonly retryAfter?: number;
+}
+
+/** A refusal by its catalogue code: status and Retry-After from the catalogue. */
+export function refused(code: SimplePushPutCode, reason: string): UpdateResult {
+  const { status, retryAfter } = Errors[code].http as {
+    status: UpdateStatus;
+    retryAfter?: number;
+  };
+  return retryAfter === undefined ? { status, reason, code } : { status, reason, code, retryAfter };
 }
 
 export interface DeliverDeps {
@@ -50,9 +65,14 @@ export interface DeliverDeps {
 
 const OK: UpdateResult = { status: 200 };
 const ACCEPTED: UpdateResult = { status: 202 };
-const NOT_FOUND: UpdateResult = { status: 404, reason: "no such endpoint" };
-
-const SHED: UpdateResult = { status: 503, reason: "overloaded, retry later" };
+const NOT_FOUND = refused("NO_SUCH_ENDPOINT", "no such endpoint");
+const SHED = refused("OVERLOADED", "overloaded, retry later");
+const NOT_CONFIRMED = refused(
+  "NOT_CONFIRMED",
+  "not replicated to another region in time, retry later",
+);
+const STORE_UNAVAILABLE = refused("STORE_UNAVAILABLE", "storage unavailable");
+const GONE = refused("GONE", "the client was reset");
 
 export async function deliverUpdate(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult> {
   if (!d.log.isLevelEnabled("debug")) return deliver(d, input);
@@ -83,7 +103,7 @@ async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult
   if (target === undefined) return NOT_FOUND;
   if (target.region !== d.region) return d.foreign ? d.foreign(target, input) : NOT_FOUND;
   const req = parseUpdateRequest(input.contentType, input.body, input.query, d.nowSeconds);
-  if (!req.ok) return { status: req.status, reason: req.reason };
+  if (!req.ok) return refused(req.code, req.reason);
   // Shed before storing: a 503 must mean "not accepted", never "accepted but unrouted".
   if (d.route.shedding()) return SHED;
 
@@ -102,11 +122,9 @@ async function deliver(d: DeliverDeps, input: UpdateInput): Promise<UpdateResult
     d.metrics.storeErrors.labels("save_pending").inc();
     d.log.warn({ event: "store_error", op: "save_pending", err: String(err) }, "store failed");
     // `global` durability: stored here but not confirmed remotely (it may still arrive).
-    if (err instanceof ReplicationTimeout)
-      return { status: 503, reason: "not replicated to another region in time, retry later" };
-    return { status: 503, reason: "storage unavailable" };
+    return err instanceof ReplicationTimeout ? NOT_CONFIRMED : STORE_UNAVAILABLE;
   }
-  if (outcome === "gone") return { status: 410, reason: "the client was reset" };
+  if (outcome === "gone") return GONE;
   if (outcome === "unregistered") return NOT_FOUND;
 
   // The update as fields: the node holding the socket builds the frame (one build per PUT).

@@ -127,7 +127,7 @@ describe("deliverPush", () => {
     assert.deepEqual(await shed.memory.pending(UAID), []);
     const failing = await setup({ failingQueue: true });
     const b = await deliverPush(failing.d, failing.input());
-    assert.equal(!b.ok && b.kind, "unavailable");
+    assert.equal(!b.ok && b.kind, "storage");
     assert.equal(failing.frames.length, 0);
   });
 

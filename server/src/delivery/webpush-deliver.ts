@@ -94,7 +94,7 @@ export async function deliverPush(
   } catch (err) {
     d.metrics.storeErrors.labels("webpush_save").inc();
     d.log.warn({ event: "store_error", op: "webpush_save", err: String(err) }, "store failed");
-    return failure("unavailable", "storage unavailable");
+    return failure("storage", "storage unavailable");
   }
   if (outcome === "gone" || outcome === "unregistered")
     return failure("gone", "the subscription is no longer valid");
@@ -140,6 +140,6 @@ export async function deleteMessage(
   } catch (err) {
     d.metrics.storeErrors.labels("webpush_delete").inc();
     d.log.warn({ event: "store_error", op: "webpush_delete", err: String(err) }, "store failed");
-    return failure("unavailable", "storage unavailable");
+    return failure("storage", "storage unavailable");
   }
 }

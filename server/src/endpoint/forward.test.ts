@@ -43,6 +43,35 @@ describe("foreignUpdates", () => {
     assert.equal(seen.length, 1);
   });
 
+  it("passes the other region's refusal on with its Retry-After (ours when it sent none)", async () => {
+    const answers = [
+      new Response('{"code":503}', { status: 503, headers: { "retry-after": "9" } }),
+      new Response('{"code":503}', { status: 503 }),
+      new Response('{"code":404}', { status: 404 }),
+    ];
+    const f = foreignUpdates({
+      regions: {
+        adopted: () => false,
+        adoptedStore: () => undefined,
+        endpointOf: () => "http://a",
+      },
+      deliverInto: async () => assert.fail("not adopted"),
+      timeoutMs: 1000,
+      fetch: (async () => answers.shift()!) as unknown as typeof fetch,
+    });
+    assert.deepEqual(await f(target, input), {
+      status: 503,
+      reason: '{"code":503}',
+      retryAfter: 9,
+    });
+    assert.deepEqual(await f(target, input), {
+      status: 503,
+      reason: '{"code":503}',
+      retryAfter: 5,
+    });
+    assert.deepEqual(await f(target, input), { status: 404, reason: '{"code":404}' });
+  });
+
   it("answers 503, never 404, when the region cannot be reached or is unknown", async () => {
     const regions = { adopted: () => false, adoptedStore: () => undefined };
     const down = foreignUpdates({

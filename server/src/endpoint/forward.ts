@@ -5,7 +5,13 @@
  * forwarded as is to that region's public endpoint (from its region record), and its
  * answer is ours. Without a known endpoint: 503 + Retry-After (not "no such endpoint").
  */
-import type { UpdateInput, UpdateResult, UpdateStatus } from "../delivery/deliver.js";
+import {
+  refused,
+  type UpdateInput,
+  type UpdateResult,
+  type UpdateStatus,
+} from "../delivery/deliver.js";
+import { Errors, RETRY_AFTER_SECONDS, SIMPLEPUSH_PUT_STATUSES } from "../errors/catalogue.js";
 import type { MessageStore } from "../storage/store.js";
 import type { EndpointTarget } from "./token.js";
 
@@ -34,8 +40,11 @@ export interface ForwardOptions {
  */
 export const FORWARDED_HEADER = "x-edition-forwarded";
 
-const PASSED: ReadonlySet<number> = new Set([200, 202, 400, 404, 410, 413, 503]);
-const UNREACHABLE: UpdateResult = { status: 503, reason: "the token's region is unreachable" };
+/** The statuses a SimplePush endpoint answers (the catalogue's), passed on as they are. */
+const PASSED: ReadonlySet<number> = new Set([200, 202, ...SIMPLEPUSH_PUT_STATUSES.map(Number)]);
+const UNREACHABLE = refused("REGION_UNREACHABLE", "the token's region is unreachable");
+/** A "retry later" of the other region keeps its Retry-After (ours when it sent none). */
+const RETRY_STATUS = Errors.REGION_UNREACHABLE.http.status;
 
 export function foreignUpdates(
   o: ForwardOptions,
@@ -75,9 +84,18 @@ export async function forwardUpdate(
     const text = (await r.text()).slice(0, 200);
     if (r.status === 201) return { status: 200 };
     if (!PASSED.has(r.status)) return UNREACHABLE;
-    return r.status < 300
-      ? { status: r.status as UpdateStatus }
-      : { status: r.status as UpdateStatus, reason: text.trim() || undefined };
+    if (r.status < 300) return { status: r.status as UpdateStatus };
+    const reason = text.trim() || undefined;
+    const header = Number(r.headers.get("retry-after") ?? "");
+    const retryAfter =
+      Number.isInteger(header) && header > 0
+        ? header
+        : r.status === RETRY_STATUS
+          ? RETRY_AFTER_SECONDS
+          : undefined;
+    return retryAfter === undefined
+      ? { status: r.status as UpdateStatus, reason }
+      : { status: r.status as UpdateStatus, reason, retryAfter };
   } catch {
     return UNREACHABLE;
   }

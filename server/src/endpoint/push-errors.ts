@@ -1,35 +1,55 @@
 /**
- * Every refusal of the Web Push endpoint, with its stable errno (Mozilla autopush's numbers
- * where one exists, so existing app-server libraries recognise them) and HTTP status, in one
- * place. The body is `{"code":<status>,"errno":<n>,"error":"<status text>","message":"…"}`.
+ * The Web Push endpoint's refusals, by kind, as views of the error catalogue
+ * (`errors/catalogue.ts`: status, errno — Mozilla autopush's numbers where one exists, so
+ * existing app-server libraries recognise them — and Retry-After). The body is
+ * `{"code":<status>,"errno":<n>,"error":"<status text>","message":"…"}`.
  */
+import {
+  type ErrorCode,
+  type HttpAnswer,
+  type HttpErrorCode,
+  httpOf,
+  StatusText,
+} from "../errors/catalogue.js";
 
-export const PushError = {
+export { statusLine } from "../errors/catalogue.js";
+
+/** The catalogue code of each kind. */
+const CODE = {
   /** The endpoint token does not decode here (never issued, or for another region). */
-  noSuchEndpoint: { status: 404, errno: 102 },
+  noSuchEndpoint: "NO_SUCH_ENDPOINT",
   /** The subscription was unsubscribed, or its client reset (RFC 8030 §6.2). */
-  gone: { status: 410, errno: 106 },
+  gone: "GONE",
   /** Body over 4096 bytes (RFC 8030 §7.2). */
-  tooLarge: { status: 413, errno: 104 },
+  tooLarge: "PAYLOAD_TOO_LARGE",
   /** Payload without usable Content-Encoding / Encryption / Crypto-Key. */
-  badCrypto: { status: 400, errno: 110 },
-  missingTtl: { status: 400, errno: 111 },
-  badTtl: { status: 400, errno: 112 },
-  badTopic: { status: 400, errno: 113 },
-  badUrgency: { status: 400, errno: 114 },
+  badCrypto: "BAD_CRYPTO",
+  missingTtl: "MISSING_TTL",
+  badTtl: "BAD_TTL",
+  badTopic: "BAD_TOPIC",
+  badUrgency: "BAD_URGENCY",
   /** No or unverifiable VAPID Authorization (RFC 8292 §4.2). */
-  unauthorized: { status: 401, errno: 109 },
+  unauthorized: "VAPID_UNAUTHORIZED",
   /** A valid VAPID signature by another key than the subscription's (RFC 8292 §4.2). */
-  wrongKey: { status: 403, errno: 109 },
+  wrongKey: "VAPID_WRONG_KEY",
   /** The subscription already holds the most messages or bytes a UAID may have pending. */
-  queueFull: { status: 429, errno: 120 },
-  /** Internal queues full, or storage unreachable: nothing was accepted; retry. */
-  unavailable: { status: 503, errno: 201 },
+  queueFull: "QUEUE_FULL",
+  /** Internal queues full: nothing was accepted; retry. */
+  unavailable: "OVERLOADED",
+  /** The store is unreachable: nothing was accepted; retry. */
+  storage: "STORE_UNAVAILABLE",
+  /** The request failed unexpectedly: retry. */
+  internal: "INTERNAL_ERROR",
   /** DELETE of a message URL that is not (or no longer) pending. */
-  noSuchMessage: { status: 404, errno: 121 },
-} as const;
+  noSuchMessage: "NO_SUCH_MESSAGE",
+} as const satisfies Record<string, HttpErrorCode>;
 
-export type PushErrorKind = keyof typeof PushError;
+export type PushErrorKind = keyof typeof CODE;
+
+/** Each kind's catalogue code and HTTP answer. */
+export const PushError = Object.fromEntries(
+  Object.entries(CODE).map(([kind, code]) => [kind, { code, ...httpOf(code) }]),
+) as { readonly [K in PushErrorKind]: HttpAnswer & { readonly code: (typeof CODE)[K] } };
 
 export interface PushFailure {
   readonly ok: false;
@@ -41,22 +61,12 @@ export function failure(kind: PushErrorKind, message: string): PushFailure {
   return { ok: false, kind, message };
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  410: "Gone",
-  413: "Payload Too Large",
-  429: "Too Many Requests",
-  503: "Service Unavailable",
-};
-
-export function statusLine(status: number): string {
-  return `${status} ${STATUS_TEXT[status] ?? "Error"}`;
+/** The catalogue code of a failure (its metric label and answer). */
+export function codeOf(f: PushFailure): ErrorCode {
+  return CODE[f.kind];
 }
 
 export function errorBody(f: PushFailure): string {
   const { status, errno } = PushError[f.kind];
-  return JSON.stringify({ code: status, errno, error: STATUS_TEXT[status], message: f.message });
+  return JSON.stringify({ code: status, errno, error: StatusText[status], message: f.message });
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Errors } from "../errors/catalogue.js";
 import { MAX_DATA_BYTES, parseUpdateRequest, type UpdateRequest } from "./update-request.js";
 
 const NOW = 1_700_000_123n;
@@ -15,7 +16,7 @@ function ok(version: bigint, data?: string): UpdateRequest {
 }
 
 function status(r: UpdateRequest): number {
-  return r.ok ? 200 : r.status;
+  return r.ok ? 200 : Errors[r.code].http.status;
 }
 
 describe("parseUpdateRequest: version", () => {

@@ -8,7 +8,12 @@ export const MAX_DATA_BYTES = 4096;
 
 export type UpdateRequest =
   | { readonly ok: true; readonly version: bigint; readonly data: string | undefined }
-  | { readonly ok: false; readonly status: 400 | 413; readonly reason: string };
+  | {
+      readonly ok: false;
+      /** Its status and errno: `errors/catalogue.ts`. */
+      readonly code: "BAD_VERSION" | "PAYLOAD_TOO_LARGE";
+      readonly reason: string;
+    };
 
 /**
  * - the body is a form when `Content-Type` is absent or x-www-form-urlencoded (parameters
@@ -34,12 +39,20 @@ export function parseUpdateRequest(
   else {
     const v = parseVersion(rawVersion);
     if (v === undefined)
-      return { ok: false, status: 400, reason: "version is not an unsigned 64-bit integer" };
+      return {
+        ok: false,
+        code: "BAD_VERSION",
+        reason: "version is not an unsigned 64-bit integer",
+      };
     version = v === 0n ? nowSeconds() : v;
   }
   const data = form?.get("data") ?? undefined;
   if (data !== undefined && Buffer.byteLength(data, "utf8") > MAX_DATA_BYTES) {
-    return { ok: false, status: 413, reason: `data is longer than ${MAX_DATA_BYTES} bytes` };
+    return {
+      ok: false,
+      code: "PAYLOAD_TOO_LARGE",
+      reason: `data is longer than ${MAX_DATA_BYTES} bytes`,
+    };
   }
   return { ok: true, version, data };
 }

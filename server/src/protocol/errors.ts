@@ -1,28 +1,14 @@
 /**
- * Every outcome that ends or refuses something, with its stable code, mapped in one place
- * to what the client sees: the `status` of an error reply and the WebSocket close code, or
- * the HTTP status of the endpoint.
+ * The WebSocket side of the error catalogue (`errors/catalogue.ts`, where every code and its
+ * answers are defined), in the shapes the protocol code uses: close codes by name, the error
+ * replies by kind, and the errno of limits.
  */
+import { CloseCodes, type CloseName, replyOf, type WsReply } from "../errors/catalogue.js";
 
-/** WebSocket close codes used by the server. */
-export const Close = {
-  /** Normal end: error reply sent, or server asked the client to go (redirect). */
-  normal: 1000,
-  /** Frame was not a JSON object, or was binary. No reply is sent. */
-  unsupported: 1003,
-  /** Server is shutting down or draining: reconnect elsewhere (RFC 6455 "service restart"). */
-  restart: 1012,
-  /** Try again later: the client could not keep up with what we had to send it. */
-  tryAgainLater: 1013,
-  /** A newer connection for the same UAID took over. */
-  replaced: 4000,
-  /** A text frame larger than the configured maximum (RFC 6455 "message too big"). */
-  tooBig: 1009,
-  /** The socket said no hello within the hello deadline. */
-  helloTimeout: 4408,
-  /** Ping flood: the client must back off (Mozilla clients know this code). */
-  pingFlood: 4774,
-} as const;
+/** WebSocket close codes used by the server, by name (numbers from the catalogue). */
+export const Close = Object.fromEntries(
+  Object.entries(CloseCodes).map(([name, c]) => [name, c.code]),
+) as { readonly [K in CloseName]: (typeof CloseCodes)[K]["code"] };
 
 /**
  * `errno` added to an error reply that a configured limit caused (docs/protocol.md allows
@@ -30,19 +16,20 @@ export const Close = {
  */
 export const LimitErrno = {
   /** register: the UAID has `EDITION_MAX_CHANNELS` channels already. */
-  tooManyChannels: 104,
+  tooManyChannels: replyOf("TOO_MANY_CHANNELS").errno!,
 } as const;
 
 /** Error reply statuses and their fixed `error` strings (docs/protocol.md "Error reply"). */
 export const ReplyError = {
-  invalidCommand: { status: 401, error: "Invalid Command" },
+  invalidCommand: replyOf("INVALID_COMMAND"),
   /**
    * The store failed (unreachable, timed out): the same answer wherever it happens — hello,
    * register, unregister — and the same status a PUT gets (503): nothing was done; retry.
    */
-  storage: { status: 503, error: "Service Unavailable" },
-  unavailable: { status: 503, error: "Service Unavailable" },
-  regionFull: { status: 429, error: "Too Many Requests" },
-} as const;
+  storage: replyOf("STORE_UNAVAILABLE"),
+  /** hello: a UAID that is not a UUID, or a second hello naming another UAID. */
+  unavailable: replyOf("BAD_UAID"),
+  regionFull: replyOf("REGION_FULL"),
+} as const satisfies Record<string, WsReply>;
 
 export type ReplyErrorKind = keyof typeof ReplyError;

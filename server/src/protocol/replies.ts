@@ -3,14 +3,23 @@
  * (never through a JS number). Every interpolated value is either validated hex/UUID text
  * or passed through JSON.stringify.
  */
+import { type ReplyErrorCode, replyOf } from "../errors/catalogue.js";
 import { ReplyError, type ReplyErrorKind } from "./errors.js";
 
 /**
  * Echoes the client's own object with `status` and `error` added (docs/protocol.md "Error
- * reply"). Works on the raw text so that the echo is exact, big integers included.
+ * reply"), and the `errno` the catalogue gives the code (or `errno` when given). Works on
+ * the raw text so that the echo is exact, big integers included.
  */
-export function errorReply(raw: string, kind: ReplyErrorKind, errno?: number): string {
-  const { status, error } = ReplyError[kind];
+export function errorReply(
+  raw: string,
+  kind: ReplyErrorKind | ReplyErrorCode,
+  errno?: number,
+): string {
+  const r =
+    kind in ReplyError ? ReplyError[kind as ReplyErrorKind] : replyOf(kind as ReplyErrorCode);
+  const { status, error } = r;
+  errno ??= r.errno;
   const tail =
     errno === undefined
       ? `"status":${status},"error":"${error}"}`

@@ -21,7 +21,12 @@ const CHID_DASHED_UPPER = "0F1E2D3C-4B5A-4697-8877-665544332211";
 
 const PONG: Step = { do: "reply", text: "{}" };
 const NONE: Step = { do: "none" };
-const GARBAGE: Step = { do: "close", text: undefined, code: Close.unsupported };
+const GARBAGE: Step = {
+  do: "close",
+  text: undefined,
+  code: Close.unsupported,
+  error: "MALFORMED_FRAME",
+};
 
 function fresh(): Session {
   return newSession(0, LIMITS.pingBurst);
@@ -49,6 +54,7 @@ function invalidCommand(raw: string): Step {
     do: "close",
     text: `${raw.slice(0, raw.lastIndexOf("}"))},"status":401,"error":"Invalid Command"}`,
     code: Close.normal,
+    error: "INVALID_COMMAND",
   };
 }
 
@@ -57,6 +63,7 @@ function unavailable(raw: string): Step {
     do: "close",
     text: `${raw.slice(0, raw.lastIndexOf("}"))},"status":503,"error":"Service Unavailable"}`,
     code: Close.normal,
+    error: "BAD_UAID",
   };
 }
 
@@ -156,6 +163,7 @@ describe("unknown or invalid messageType: error reply echoing the object, then c
       do: "close",
       text: `{"messageType":"foo","uaid":"${UAID}","channelIDs":[],"status":401,"error":"Invalid Command"}`,
       code: Close.normal,
+      error: "INVALID_COMMAND",
     });
   });
 
@@ -668,6 +676,7 @@ describe("ping flood (token bucket)", () => {
     do: "close",
     text: '{"status":401,"error":"Invalid Command"}',
     code: Close.pingFlood,
+    error: "PING_FLOOD",
   };
 
   it("allows pingBurst pings back to back, then closes with 4774", () => {
@@ -685,6 +694,7 @@ describe("ping flood (token bucket)", () => {
       do: "close",
       text: '{"messageType":"Ping","status":401,"error":"Invalid Command"}',
       code: Close.pingFlood,
+      error: "PING_FLOOD",
     });
   });
 

@@ -5,8 +5,7 @@
  * unregister, ack) come back as validated requests; the shell performs them and builds the
  * reply with the functions in `replies.ts` and `hello.ts`.
  */
-import type { ReplyErrorKind } from "./errors.js";
-import { Close } from "./errors.js";
+import { closeOf, type ErrorCode, type ReplyErrorCode } from "../errors/catalogue.js";
 import { normalizeUuid } from "./ids.js";
 import type { JsonLimits } from "./json.js";
 import { type ControlLimits, takeControlToken } from "./limits.js";
@@ -69,8 +68,16 @@ export type Step =
   | { readonly do: "none" }
   /** Send `text`, keep the socket. */
   | { readonly do: "reply"; readonly text: string }
-  /** Send `text` if given, then close with `code`. */
-  | { readonly do: "close"; readonly text: string | undefined; readonly code: number }
+  /**
+   * Send `text` if given, then close with `code`; `error` is why (its metric label and
+   * answers: `errors/catalogue.ts`).
+   */
+  | {
+      readonly do: "close";
+      readonly text: string | undefined;
+      readonly code: number;
+      readonly error: ErrorCode;
+    }
   /**
    * First hello: resolve the UAID. `requested` is the normalised UAID the client asked for
    * (undefined: mint one) and `echo` the exact text to echo if it is kept.
@@ -101,11 +108,17 @@ export type Step =
   | WebPushStep;
 
 const NONE: Step = { do: "none" };
-const GARBAGE: Step = { do: "close", text: undefined, code: Close.unsupported };
+const GARBAGE: Step = {
+  do: "close",
+  text: undefined,
+  code: closeOf("MALFORMED_FRAME")!,
+  error: "MALFORMED_FRAME",
+};
 const PONG: Step = { do: "reply", text: PING_REPLY };
 
-function fail(raw: string, kind: ReplyErrorKind, code: number = Close.normal): Step {
-  return { do: "close", text: errorReply(raw, kind), code };
+/** The error reply of `error` echoing `raw`, then its close code. */
+function fail(raw: string, error: ReplyErrorCode): Step {
+  return { do: "close", text: errorReply(raw, error), code: closeOf(error)!, error };
 }
 
 /** Handles one text frame. Mutates `s` (phase, ping bucket) and returns the next action. */
@@ -135,21 +148,21 @@ export function step(s: Session, text: string, now: number, limits: Limits): Ste
     m.messageType === "broadcast_subscribe"
   ) {
     s.phase = Phase.Closed;
-    return fail(raw, "invalidCommand");
+    return fail(raw, "INVALID_COMMAND");
   }
   switch (m.messageType) {
     case "register": {
       const channel = normalizeUuid(m.channelID);
       if (channel === undefined) {
         s.phase = Phase.Closed;
-        return fail(raw, "invalidCommand");
+        return fail(raw, "INVALID_COMMAND");
       }
       return { do: "register", channelID: m.channelID as string, channel, raw };
     }
     case "unregister": {
       if (typeof m.channelID !== "string" || m.channelID.length === 0) {
         s.phase = Phase.Closed;
-        return fail(raw, "invalidCommand");
+        return fail(raw, "INVALID_COMMAND");
       }
       return {
         do: "unregister",
@@ -173,7 +186,7 @@ function hello(
   // Web Push clients keep their subscriptions on the server and send no channelIDs.
   if (!Array.isArray(channelIDs) && !(webpush && channelIDs === undefined)) {
     s.phase = Phase.Closed;
-    return fail(raw, "invalidCommand");
+    return fail(raw, "INVALID_COMMAND");
   }
   const empty = uaid === undefined || uaid === null || uaid === "";
   let requested: string | undefined;
@@ -181,7 +194,7 @@ function hello(
     requested = normalizeUuid(uaid);
     if (requested === undefined) {
       s.phase = Phase.Closed;
-      return fail(raw, "unavailable");
+      return fail(raw, "BAD_UAID");
     }
   }
   if (s.phase === Phase.Ready) {
@@ -190,13 +203,13 @@ function hello(
     if (requested === undefined) return { do: "reply", text: reply(s.uaid!) };
     if (requested === s.uaid) return { do: "reply", text: reply(uaid as string) };
     s.phase = Phase.Closed;
-    return fail(raw, "unavailable");
+    return fail(raw, "BAD_UAID");
   }
   if (s.phase === Phase.Hello) {
     // The shell queues frames while a hello resolves, so this only happens if a client
     // sends two hellos back to back; the second is a protocol violation.
     s.phase = Phase.Closed;
-    return fail(raw, "invalidCommand");
+    return fail(raw, "INVALID_COMMAND");
   }
   s.phase = Phase.Hello;
   s.webpush = webpush;
@@ -219,7 +232,7 @@ function hello(
 function ack(s: Session, updates: unknown, raw: string): Step {
   if (!Array.isArray(updates)) {
     s.phase = Phase.Closed;
-    return fail(raw, "invalidCommand");
+    return fail(raw, "INVALID_COMMAND");
   }
   const acked: AckedUpdate[] = [];
   for (const u of updates) {
@@ -242,7 +255,7 @@ function ack(s: Session, updates: unknown, raw: string): Step {
 function control(s: Session, raw: string, now: number, limits: Limits): Step | undefined {
   if (takeControlToken(s, now, limits)) return undefined;
   s.phase = Phase.Closed;
-  return fail(raw, "invalidCommand", Close.pingFlood);
+  return fail(raw, "PING_FLOOD");
 }
 
 /** The shell finished the hello: the session is ready for every command. */

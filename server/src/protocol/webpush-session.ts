@@ -15,7 +15,7 @@
  * - an unknown message type is ignored, never fatal: Firefox sends newer types to older
  *   servers and must keep its connection.
  */
-import { Close } from "./errors.js";
+import { closeOf } from "../errors/catalogue.js";
 import { normalizeUuid } from "./ids.js";
 import type { ClientMessage } from "./messages.js";
 import { errorReply } from "./replies.js";
@@ -72,7 +72,12 @@ export function canonicalServerKey(key: unknown): string | undefined {
 
 function close(s: Session, raw: string): Step {
   s.phase = Phase.Closed;
-  return { do: "close", text: errorReply(raw, "invalidCommand"), code: Close.normal };
+  return {
+    do: "close",
+    text: errorReply(raw, "INVALID_COMMAND"),
+    code: closeOf("INVALID_COMMAND")!,
+    error: "INVALID_COMMAND",
+  };
 }
 
 /** One message of a ready Web Push session (hello and pings are handled by `step`). */

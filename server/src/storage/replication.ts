@@ -22,6 +22,8 @@ import { StoreError } from "./store.js";
 
 /** The write was applied locally but no replica confirmed it within the timeout. */
 export class ReplicationTimeout extends StoreError {
+  override readonly name = "ReplicationTimeout";
+  override readonly code = "NOT_CONFIRMED";
   readonly replication = true;
 }
 

@@ -42,10 +42,13 @@ export type SaveOutcome = "stored" | "unregistered" | "gone";
 /** Outcome of `register`: `full` when the UAID already has `maxChannels` other channels. */
 export type RegisterOutcome = "registered" | "full";
 
-/** A store operation failed (backend unreachable, timeout). Maps to 500 / 503. */
+/**
+ * A store operation failed (backend unreachable, timeout). Its code's answers (503 to a
+ * hello, register, unregister and PUT alike) are in `errors/catalogue.ts`.
+ */
 export class StoreError extends Error {
-  override readonly name = "StoreError";
-  readonly code = "STORE_UNAVAILABLE";
+  override readonly name: string = "StoreError";
+  readonly code: "STORE_UNAVAILABLE" | "NOT_CONFIRMED" = "STORE_UNAVAILABLE";
 }
 
 export interface MessageStore {

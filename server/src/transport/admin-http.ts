@@ -4,6 +4,7 @@
  * store reachable and not draining).
  */
 import type { Registry } from "prom-client";
+import { Errors, statusLine } from "../errors/catalogue.js";
 import type { HttpResponse, TemplatedApp } from "./uws.js";
 
 export interface AdminOptions {
@@ -21,7 +22,7 @@ function later(
   });
   work
     .catch((err: unknown) => ({
-      status: "500 Internal Server Error",
+      status: statusLine(Errors.ADMIN_FAILED.http.status),
       type: "text/plain",
       body: String(err),
     }))
@@ -37,7 +38,7 @@ export function attachAdmin(app: TemplatedApp, opts: AdminOptions): void {
       res,
       opts.registry
         .metrics()
-        .then((body) => ({ status: "200 OK", type: opts.registry.contentType, body })),
+        .then((body) => ({ status: statusLine(200), type: opts.registry.contentType, body })),
     );
   });
   app.get("/health", (res) => {
@@ -47,7 +48,7 @@ export function attachAdmin(app: TemplatedApp, opts: AdminOptions): void {
     later(
       res,
       opts.ready().then((r) => ({
-        status: r.ready ? "200 OK" : "503 Service Unavailable",
+        status: statusLine(r.ready ? 200 : Errors.NOT_READY.http.status),
         type: "application/json",
         body: JSON.stringify(
           r.ready ? { status: "ready" } : { status: "not_ready", reason: r.reason },
@@ -56,6 +57,6 @@ export function attachAdmin(app: TemplatedApp, opts: AdminOptions): void {
     );
   });
   app.any("/*", (res) => {
-    res.writeStatus("404 Not Found").end();
+    res.writeStatus(statusLine(Errors.NOT_FOUND.http.status)).end();
   });
 }

@@ -4,28 +4,20 @@
  * any await, reads a bounded body, and corks the response written after the await.
  */
 
-import type { UpdateInput, UpdateResult } from "../delivery/deliver.js";
+import { refused, type UpdateInput, type UpdateResult } from "../delivery/deliver.js";
 import { FORWARDED_HEADER } from "../endpoint/forward.js";
+import { Errors, StatusText, statusLine } from "../errors/catalogue.js";
 import type { Metrics } from "../metrics.js";
 import type { HttpResponse, TemplatedApp } from "./uws.js";
 
 /** A form with version and 4096 bytes of data, percent-encoded, fits well within this. */
 const MAX_BODY_BYTES = 64 * 1024;
 
-const STATUS_LINE: Record<number, string> = {
-  200: "200 OK",
-  202: "202 Accepted",
-  400: "400 Bad Request",
-  404: "404 Not Found",
-  405: "405 Method Not Allowed",
-  410: "410 Gone",
-  413: "413 Payload Too Large",
-  503: "503 Service Unavailable",
-};
+const NOT_FOUND = Errors.NOT_FOUND.http.status;
+const NOT_ALLOWED = Errors.METHOD_NOT_ALLOWED;
 
 export interface EndpointOptions {
   readonly corsOrigin: string | undefined;
-  readonly retryAfterSeconds: number;
 }
 
 function writeResult(
@@ -35,19 +27,16 @@ function writeResult(
   metrics: Metrics,
 ): void {
   metrics.bound.put(String(r.status)).inc();
-  res.writeStatus(STATUS_LINE[r.status] ?? `${r.status} Error`);
+  if (r.code !== undefined) metrics.bound.refusal(Errors[r.code].label).inc();
+  res.writeStatus(statusLine(r.status));
   res.writeHeader("Content-Type", "application/json");
   if (opts.corsOrigin !== undefined)
     res.writeHeader("Access-Control-Allow-Origin", opts.corsOrigin);
-  if (r.status === 503) res.writeHeader("Retry-After", String(opts.retryAfterSeconds));
+  if (r.retryAfter !== undefined) res.writeHeader("Retry-After", String(r.retryAfter));
   res.end(
     r.status < 300
       ? "{}"
-      : JSON.stringify({
-          code: r.status,
-          error: STATUS_LINE[r.status]!.slice(4),
-          message: r.reason ?? "",
-        }),
+      : JSON.stringify({ code: r.status, error: StatusText[r.status], message: r.reason ?? "" }),
   );
 }
 
@@ -76,7 +65,7 @@ export function attachEndpoint(
         size = -1;
         writeResult(
           res,
-          { status: 413, reason: `body larger than ${MAX_BODY_BYTES} bytes` },
+          refused("PAYLOAD_TOO_LARGE", `body larger than ${MAX_BODY_BYTES} bytes`),
           opts,
           metrics,
         );
@@ -106,10 +95,7 @@ export function attachEndpoint(
           if (!aborted) res.cork(() => writeResult(res, r, opts, metrics));
         },
         () => {
-          if (!aborted)
-            res.cork(() =>
-              writeResult(res, { status: 503, reason: "internal error" }, opts, metrics),
-            );
+          if (!aborted) res.cork(() => writeResult(res, INTERNAL, opts, metrics));
         },
       );
     });
@@ -122,7 +108,7 @@ export function attachEndpoint(
     }
     metrics.bound.put("200").inc();
     res
-      .writeStatus("200 OK")
+      .writeStatus(statusLine(200))
       .writeHeader("Access-Control-Allow-Origin", opts.corsOrigin)
       .writeHeader("Access-Control-Allow-Methods", "PUT, OPTIONS")
       .writeHeader("Access-Control-Allow-Headers", "Content-Type")
@@ -130,23 +116,31 @@ export function attachEndpoint(
       .end();
   });
 
-  app.put("/update/*", (res) =>
-    writeResult(res, { status: 404, reason: "no such endpoint" }, opts, metrics),
-  );
+  app.put("/update/*", (res) => writeResult(res, NO_TOKEN, opts, metrics));
   app.any("/update/*", (res) => methodNotAllowed(res, metrics));
   app.any("/*", (res) => {
-    res.writeStatus("404 Not Found").writeHeader("Content-Type", "application/json");
+    res.writeStatus(statusLine(NOT_FOUND)).writeHeader("Content-Type", "application/json");
     res.end(
-      '{"code":404,"error":"Not Found","message":"WebSocket clients connect here; app servers PUT to /update/<token>"}',
+      JSON.stringify({
+        code: NOT_FOUND,
+        error: StatusText[NOT_FOUND],
+        message: "WebSocket clients connect here; app servers PUT to /update/<token>",
+      }),
     );
   });
 }
 
+const INTERNAL = refused("INTERNAL_ERROR", "internal error");
+const NO_TOKEN = refused("NO_SUCH_ENDPOINT", "no such endpoint");
+
+/** SimplePush bodies carry no errno (Web Push's do: `webpush-http.ts`). */
 function methodNotAllowed(res: HttpResponse, metrics: Metrics): void {
-  metrics.bound.put("405").inc();
+  const { status } = NOT_ALLOWED.http;
+  metrics.bound.put(String(status)).inc();
+  metrics.bound.refusal(NOT_ALLOWED.label).inc();
   res
-    .writeStatus("405 Method Not Allowed")
+    .writeStatus(statusLine(status))
     .writeHeader("Allow", "PUT")
     .writeHeader("Content-Type", "application/json")
-    .end('{"code":405,"error":"Method Not Allowed","message":"use PUT"}');
+    .end(JSON.stringify({ code: status, error: StatusText[status], message: "use PUT" }));
 }

@@ -6,6 +6,7 @@
  */
 import type { PushCreated, PushInput } from "../delivery/webpush-deliver.js";
 import {
+  codeOf,
   errorBody,
   failure,
   PushError,
@@ -13,6 +14,7 @@ import {
   statusLine,
 } from "../endpoint/push-errors.js";
 import { MAX_PUSH_BYTES } from "../endpoint/push-request.js";
+import { Errors, StatusText } from "../errors/catalogue.js";
 import type { Metrics } from "../metrics.js";
 import type { HttpResponse, TemplatedApp } from "./uws.js";
 
@@ -23,17 +25,18 @@ export interface WebPushHttpHandlers {
 
 function writeFailure(res: HttpResponse, f: PushFailure, metrics: Metrics): void {
   const body = errorBody(f);
-  const status = PushError[f.kind].status;
+  const { status, retryAfter } = PushError[f.kind];
   metrics.bound.put(String(status)).inc();
+  metrics.bound.refusal(Errors[codeOf(f)].label).inc();
   res.writeStatus(statusLine(status)).writeHeader("Content-Type", "application/json");
-  if (status === 503 || status === 429) res.writeHeader("Retry-After", "5");
+  if (retryAfter !== undefined) res.writeHeader("Retry-After", String(retryAfter));
   res.end(body);
 }
 
 function writeCreated(res: HttpResponse, r: PushCreated, metrics: Metrics): void {
-  metrics.bound.put("201").inc();
+  metrics.bound.put(String(r.status)).inc();
   res
-    .writeStatus("201 Created")
+    .writeStatus(statusLine(r.status))
     .writeHeader("Location", r.location)
     .writeHeader("TTL", String(r.ttlSeconds))
     .end();
@@ -85,7 +88,7 @@ export function attachWebPush(
         },
         () => {
           if (!aborted)
-            res.cork(() => writeFailure(res, failure("unavailable", "internal error"), metrics));
+            res.cork(() => writeFailure(res, failure("internal", "internal error"), metrics));
         },
       );
     });
@@ -104,24 +107,28 @@ export function attachWebPush(
         res.cork(() => {
           if (!r.ok) writeFailure(res, r, metrics);
           else {
-            metrics.bound.put("204").inc();
-            res.writeStatus("204 No Content").end();
+            metrics.bound.put(String(r.status)).inc();
+            res.writeStatus(statusLine(r.status)).end();
           }
         });
       },
       () => {
         if (!aborted)
-          res.cork(() => writeFailure(res, failure("unavailable", "internal error"), metrics));
+          res.cork(() => writeFailure(res, failure("internal", "internal error"), metrics));
       },
     );
   });
 
+  const { status, errno } = Errors.METHOD_NOT_ALLOWED.http;
   const notAllowed = (allow: string) => (res: HttpResponse) => {
+    metrics.bound.refusal(Errors.METHOD_NOT_ALLOWED.label).inc();
     res
-      .writeStatus("405 Method Not Allowed")
+      .writeStatus(statusLine(status))
       .writeHeader("Allow", allow)
       .writeHeader("Content-Type", "application/json")
-      .end(`{"code":405,"errno":405,"error":"Method Not Allowed","message":"use ${allow}"}`);
+      .end(
+        JSON.stringify({ code: status, errno, error: StatusText[status], message: `use ${allow}` }),
+      );
   };
   app.any("/wpush/*", notAllowed("POST"));
   app.any("/m/*", notAllowed("DELETE"));

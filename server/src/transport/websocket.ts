@@ -8,6 +8,7 @@
  */
 import type { Connections } from "../delivery/connections.js";
 import { type Conn, SendResult, type SocketOps } from "../delivery/socket.js";
+import { Errors, statusLine } from "../errors/catalogue.js";
 import type { Metrics } from "../metrics.js";
 import { type IpLimits, ipKey } from "./ip-limits.js";
 import {
@@ -63,6 +64,20 @@ export interface WebSocketOptions {
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
+/** An upgrade refused before any per-socket state exists: counted, told when to come back. */
+function refuseUpgrade(
+  res: HttpResponse,
+  code: "CONNECTIONS_FULL" | "DRAINING" | "IP_CONNECTIONS" | "IP_RATE",
+  metrics: Metrics,
+): void {
+  const { label, http } = Errors[code];
+  metrics.bound.handshake(label).inc();
+  res
+    .writeStatus(statusLine(http.status))
+    .writeHeader("Retry-After", String(http.retryAfter))
+    .end("{}");
+}
+
 export function attachWebSocket(
   app: TemplatedApp,
   connections: Connections<ClientSocket>,
@@ -81,10 +96,7 @@ export function attachWebSocket(
       const verdict = opts.admit();
       if (verdict !== "ok") {
         // Refuse fast under a storm or while draining: no queueing of handshakes.
-        metrics.bound
-          .handshake(verdict === "capacity" ? "refused_capacity" : "refused_draining")
-          .inc();
-        res.writeStatus("503 Service Unavailable").writeHeader("Retry-After", "5").end("{}");
+        refuseUpgrade(res, verdict === "capacity" ? "CONNECTIONS_FULL" : "DRAINING", metrics);
         return;
       }
       let ip = "";
@@ -94,10 +106,7 @@ export function attachWebSocket(
         if (v !== "ok") {
           // One source holding too many sockets or opening them too fast: refuse before
           // any per-socket state exists, and say when to come back.
-          metrics.bound
-            .handshake(v === "connections" ? "refused_ip_connections" : "refused_ip_rate")
-            .inc();
-          res.writeStatus("429 Too Many Requests").writeHeader("Retry-After", "1").end("{}");
+          refuseUpgrade(res, v === "connections" ? "IP_CONNECTIONS" : "IP_RATE", metrics);
           return;
         }
       }

@@ -5,6 +5,7 @@
  */
 import type { RedirectDecision } from "../balancer/redirect.js";
 import type { TokenCodec } from "../endpoint/token.js";
+import { closeLabel, Errors } from "../errors/catalogue.js";
 import { type Logger, shortId } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { Close, LimitErrno } from "../protocol/errors.js";
@@ -131,13 +132,13 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     if (c.uaid !== undefined && this.sockets.release(c.uaid, socket))
       this.d.directory.withdraw(c.uaid, c.since);
     this.d.metrics.connections.dec();
-    this.d.metrics.bound.closed(closeReason(code)).inc();
+    this.d.metrics.bound.closed(closeLabel(code)).inc();
     if (this.debug)
       this.d.log.debug(
         {
           event: "close",
           code,
-          reason: closeReason(code),
+          reason: closeLabel(code),
           uaid: c.uaid === undefined ? undefined : shortId(c.uaid),
           connections: this.open,
         },
@@ -156,7 +157,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     c.lastFrameAt = this.d.now();
     if (c.queue !== undefined) {
       if (c.queue.length >= MAX_QUEUED_FRAMES)
-        this.abort(socket, c, Close.normal, "invalid_command");
+        this.abort(socket, c, Close.normal, Errors.INVALID_COMMAND.label);
       else c.queue.push(text);
       return;
     }
@@ -165,7 +166,13 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
 
   /** A text frame over the configured size: refused with 1009, nothing parsed. */
   tooBig(socket: S): void {
-    this.abort(socket, this.d.ops.conn(socket), Close.tooBig, "too_big", "frame too big");
+    this.abort(
+      socket,
+      this.d.ops.conn(socket),
+      Close.tooBig,
+      Errors.FRAME_TOO_BIG.label,
+      "frame too big",
+    );
   }
 
   /**
@@ -181,7 +188,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
       if (c.openedAt > oldest || closed >= budget) break;
       if (c.phase !== Phase.New) continue;
       closed++;
-      this.abort(socket, c, Close.helloTimeout, "hello_timeout", "hello timeout");
+      this.abort(socket, c, Close.helloTimeout, Errors.HELLO_TIMEOUT.label, "hello timeout");
     }
     return closed;
   }
@@ -210,7 +217,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
       const c = this.d.ops.conn(next.value);
       if (c.lastFrameAt <= oldest && c.phase === Phase.Ready) {
         closed++;
-        this.abort(next.value, c, Close.helloTimeout, "frame_timeout", "frame timeout");
+        this.abort(next.value, c, Close.helloTimeout, Errors.FRAME_TIMEOUT.label, "frame timeout");
       }
     }
     return closed;
@@ -218,7 +225,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
 
   /** A binary frame: not part of the protocol. */
   binary(socket: S): void {
-    this.abort(socket, this.d.ops.conn(socket), Close.unsupported, "binary");
+    this.abort(socket, this.d.ops.conn(socket), Close.unsupported, Errors.BINARY_FRAME.label);
   }
 
   private abort(socket: S, c: Conn, code: number, kind: string, reason?: string): void {
@@ -237,12 +244,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
         ops.send(socket, st.text);
         return;
       case "close": {
-        const kind =
-          st.text === undefined
-            ? "garbage"
-            : st.code === Close.pingFlood
-              ? "ping_flood"
-              : "invalid_command";
+        const kind = Errors[st.error].label;
         this.d.metrics.errors.labels(kind).inc();
         if (this.debug)
           this.d.log.debug({ event: "protocol_error", kind, code: st.code }, "closing a client");
@@ -286,7 +288,9 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     if (where !== undefined && where.kind !== "stay") {
       c.phase = Phase.Closed;
       c.queue = undefined;
-      metrics.redirects.labels(where.kind === "redirect" ? "redirect" : "full").inc();
+      metrics.redirects
+        .labels(where.kind === "redirect" ? "redirect" : Errors.REGION_FULL.label)
+        .inc();
       if (this.debug)
         this.d.log.debug(
           {
@@ -315,7 +319,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
       }
       if (decision.fresh) await store.addUser(decision.uaid);
     } catch (err) {
-      metrics.hellos.labels("store_error").inc();
+      metrics.hellos.labels(Errors.STORE_UNAVAILABLE.label).inc();
       if (this.debug) this.d.log.debug({ event: "hello", outcome: "store_error" }, "hello failed");
       metrics.storeErrors.labels("hello").inc();
       this.d.log.warn({ event: "store_error", op: "hello", err: String(err) }, "hello failed");
@@ -569,7 +573,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     }
     if (outcome === "full") {
       // The channels it has stay registered; this one is refused, like any bad command.
-      this.d.metrics.registrations.labels("register", "too_many_channels").inc();
+      this.d.metrics.registrations.labels("register", Errors.TOO_MANY_CHANNELS.label).inc();
       if (c.phase === Phase.Closed) return;
       c.phase = Phase.Closed;
       this.d.ops.send(socket, errorReply(st.raw, "invalidCommand", LimitErrno.tooManyChannels));
@@ -623,7 +627,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
   }
 
   private storageFailure(socket: S, c: Conn, raw: string, op: string, err: unknown): void {
-    this.d.metrics.registrations.labels(op, "store_error").inc();
+    this.d.metrics.registrations.labels(op, Errors.STORE_UNAVAILABLE.label).inc();
     this.d.metrics.storeErrors.labels(op).inc();
     this.d.log.warn({ event: "store_error", op, err: String(err) }, `${op} failed`);
     if (this.debug)
@@ -656,34 +660,6 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
 /** Re-reads the phase after an await (TypeScript keeps the narrowing from before it). */
 function isClosed(c: Conn): boolean {
   return c.phase === Phase.Closed;
-}
-
-function closeReason(code: number): string {
-  switch (code) {
-    case Close.normal:
-      return "normal";
-    case 1001:
-      return "going_away";
-    case 1005:
-    case 1006:
-      return "abnormal";
-    case Close.unsupported:
-      return "unsupported";
-    case Close.restart:
-      return "drain";
-    case Close.tryAgainLater:
-      return "slow_consumer";
-    case Close.replaced:
-      return "replaced";
-    case Close.pingFlood:
-      return "ping_flood";
-    case Close.tooBig:
-      return "too_big";
-    case Close.helloTimeout:
-      return "hello_timeout";
-    default:
-      return "other";
-  }
 }
 
 /**

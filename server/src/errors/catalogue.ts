@@ -131,12 +131,11 @@ export const Errors = {
     counters: [PROTOCOL],
   },
   BAD_UAID: {
-    meaning:
-      "hello: the UAID is not a UUID, or a second hello on the socket names another UAID (counted as invalid_command)",
+    meaning: "hello: the UAID is not a UUID, or a second hello on the socket names another UAID",
     close: "normal",
     reply: UNAVAILABLE,
     label: "bad_uaid",
-    counters: [],
+    counters: [PROTOCOL],
   },
   MALFORMED_FRAME: {
     meaning: "a frame that is not a JSON object (or past the number and nesting bounds)",

@@ -114,3 +114,6 @@ times.sort((a, b) => a - b);
 console.log(
   `stress: ${opts.runs} runs in a row passed; per run ${(times[0] / 1000).toFixed(0)}–${(times.at(-1) / 1000).toFixed(0)} s; highest 1-min load average ${loadMax.toFixed(1)} on ${(await import("node:os")).cpus().length} cores`,
 );
+// The spinners' IPC channels keep this process alive: end them, and it, explicitly.
+stopSpinners();
+process.exit(0);

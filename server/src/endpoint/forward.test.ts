@@ -13,22 +13,23 @@ const input: UpdateInput = {
 };
 const target = { region: "a", uaid: "1".repeat(32), channel: "2".repeat(32), channelID: "c" };
 
+/** Forwards every foreign token to `base` (no region adopted here) through `fetch`. */
+function forwarderTo(base: string, fetch: typeof globalThis.fetch) {
+  return foreignUpdates({
+    regions: { adopted: () => false, adoptedStore: () => undefined, endpointOf: () => base },
+    deliverInto: async () => assert.fail("not adopted"),
+    timeoutMs: 1000,
+    fetch,
+  });
+}
+
 describe("foreignUpdates", () => {
   it("forwards to the token's region endpoint and answers with its status", async () => {
     const seen: { url: string; init: RequestInit | undefined }[] = [];
-    const f = foreignUpdates({
-      regions: {
-        adopted: () => false,
-        adoptedStore: () => undefined,
-        endpointOf: () => "http://a",
-      },
-      deliverInto: async () => assert.fail("not adopted"),
-      timeoutMs: 1000,
-      fetch: (async (url: string, init?: RequestInit) => {
-        seen.push({ url, init });
-        return new Response("", { status: 202 });
-      }) as typeof fetch,
-    });
+    const f = forwarderTo("http://a", (async (url: string, init?: RequestInit) => {
+      seen.push({ url, init });
+      return new Response("", { status: 202 });
+    }) as typeof fetch);
     assert.deepEqual(await f(target, input), { status: 202 });
     assert.equal(seen[0]?.url, "http://a/update/tok?ttl=60");
     assert.equal(seen[0]?.init?.method, "PUT");
@@ -43,25 +44,20 @@ describe("foreignUpdates", () => {
     assert.equal(seen.length, 1);
   });
 
-  it("passes the other region's refusal on with its Retry-After (ours when it sent none)", async () => {
+  it("passes the other region's refusal on with its message and Retry-After (ours when it sent none)", async () => {
     const answers = [
-      new Response('{"code":503}', { status: 503, headers: { "retry-after": "9" } }),
+      new Response('{"code":503,"error":"Service Unavailable","message":"overloaded"}', {
+        status: 503,
+        headers: { "retry-after": "9" },
+      }),
       new Response('{"code":503}', { status: 503 }),
-      new Response('{"code":404}', { status: 404 }),
+      new Response("no such endpoint\n", { status: 404 }),
     ];
-    const f = foreignUpdates({
-      regions: {
-        adopted: () => false,
-        adoptedStore: () => undefined,
-        endpointOf: () => "http://a",
-      },
-      deliverInto: async () => assert.fail("not adopted"),
-      timeoutMs: 1000,
-      fetch: (async () => answers.shift()!) as unknown as typeof fetch,
-    });
+    const f = forwarderTo("http://a", (async () => answers.shift()!) as unknown as typeof fetch);
+    // Our own body's message is passed on, not the JSON nested in a string.
     assert.deepEqual(await f(target, input), {
       status: 503,
-      reason: '{"code":503}',
+      reason: "overloaded",
       retryAfter: 9,
     });
     assert.deepEqual(await f(target, input), {
@@ -69,7 +65,7 @@ describe("foreignUpdates", () => {
       reason: '{"code":503}',
       retryAfter: 5,
     });
-    assert.deepEqual(await f(target, input), { status: 404, reason: '{"code":404}' });
+    assert.deepEqual(await f(target, input), { status: 404, reason: "no such endpoint" });
   });
 
   it("answers 503, never 404, when the region cannot be reached or is unknown", async () => {

@@ -85,7 +85,7 @@ export async function forwardUpdate(
     if (r.status === 201) return { status: 200 };
     if (!PASSED.has(r.status)) return UNREACHABLE;
     if (r.status < 300) return { status: r.status as UpdateStatus };
-    const reason = text.trim() || undefined;
+    const reason = remoteMessage(text);
     const header = Number(r.headers.get("retry-after") ?? "");
     const retryAfter =
       Number.isInteger(header) && header > 0
@@ -99,4 +99,24 @@ export async function forwardUpdate(
   } catch {
     return UNREACHABLE;
   }
+}
+
+/**
+ * The reason to answer with, from the other region's error body: its `message` when the body
+ * is ours (`{"code","error","message"}`), so our answer is not a JSON body nested in a
+ * string; else the text itself (trimmed, bounded by the caller); undefined when empty.
+ */
+function remoteMessage(text: string): string | undefined {
+  const t = text.trim();
+  if (t === "") return undefined;
+  try {
+    const body: unknown = JSON.parse(t);
+    if (body !== null && typeof body === "object") {
+      const m = (body as { message?: unknown }).message;
+      if (typeof m === "string" && m !== "") return m;
+    }
+  } catch {
+    // Not JSON (a proxy's page): passed on as it is.
+  }
+  return t;
 }

@@ -188,11 +188,39 @@ export class RouterServer {
         accept,
       );
       // A client without a certificate of the cluster CA (or one that is not TLS at all).
+      // (One refused at the accept, below, was counted there already.)
       this.server.on("tlsClientError", (_err, socket) => {
-        onAuthFailure("tls", socket.remoteAddress ?? "unknown");
+        if (this.handshakes.has(handshakeKey(socket)))
+          onAuthFailure("tls", socket.remoteAddress ?? "unknown");
         socket.destroy();
       });
+      // The TLS handshake is the costly part of a connection (key exchange, signature):
+      // connections still in it count against the same bound as those still proving the
+      // secret, so a flood of handshakes is refused at the TCP accept.
+      this.server.on("connection", (raw: Socket) => this.admitHandshake(raw));
+      this.server.on("secureConnection", (tlsSocket: Socket) =>
+        this.handshakes.get(handshakeKey(tlsSocket))?.(),
+      );
     }
+  }
+
+  /** TLS handshakes in progress, by remote address and port: ends the count of each. */
+  private readonly handshakes = new Map<string, () => void>();
+
+  private admitHandshake(raw: Socket): void {
+    raw.on("error", () => raw.destroy());
+    const remote = raw.remoteAddress ?? "unknown";
+    if (this.handshakes.size + this.unauthenticated >= this.limits.maxUnauthenticated) {
+      this.onAuthFailure("too_many_unauthenticated", remote);
+      raw.destroy();
+      return;
+    }
+    const key = handshakeKey(raw);
+    const done = () => {
+      if (this.handshakes.get(key) === done) this.handshakes.delete(key);
+    };
+    this.handshakes.set(key, done);
+    raw.once("close", done);
   }
 
   private accept(socket: Socket): void {
@@ -504,6 +532,10 @@ class PeerConnection {
   close(): void {
     this.socket?.destroy();
   }
+}
+
+function handshakeKey(s: Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}`;
 }
 
 function splitAddress(address: string): [string, string] {

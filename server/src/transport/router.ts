@@ -188,16 +188,20 @@ export class RouterServer {
         accept,
       );
       // A client without a certificate of the cluster CA (or one that is not TLS at all).
-      // (One refused at the accept, below, was counted there already.)
       this.server.on("tlsClientError", (_err, socket) => {
-        if (this.handshakes.has(handshakeKey(socket)))
-          onAuthFailure("tls", socket.remoteAddress ?? "unknown");
+        onAuthFailure("tls", socket.remoteAddress ?? "unknown");
         socket.destroy();
       });
       // The TLS handshake is the costly part of a connection (key exchange, signature):
       // connections still in it count against the same bound as those still proving the
-      // secret, so a flood of handshakes is refused at the TCP accept.
-      this.server.on("connection", (raw: Socket) => this.admitHandshake(raw));
+      // secret. The server's own listener (which starts the handshake) is called only for
+      // a connection within the bound, so a refused one never reaches TLS.
+      const startTls = this.server.listeners("connection") as ((raw: Socket) => void)[];
+      this.server.removeAllListeners("connection");
+      this.server.on("connection", (raw: Socket) => {
+        if (!this.admitHandshake(raw)) return;
+        for (const l of startTls) l.call(this.server, raw);
+      });
       this.server.on("secureConnection", (tlsSocket: Socket) =>
         this.handshakes.get(handshakeKey(tlsSocket))?.(),
       );
@@ -207,13 +211,14 @@ export class RouterServer {
   /** TLS handshakes in progress, by remote address and port: ends the count of each. */
   private readonly handshakes = new Map<string, () => void>();
 
-  private admitHandshake(raw: Socket): void {
+  /** Whether a new TLS connection is within the bound (else it is refused and counted). */
+  private admitHandshake(raw: Socket): boolean {
     raw.on("error", () => raw.destroy());
     const remote = raw.remoteAddress ?? "unknown";
     if (this.handshakes.size + this.unauthenticated >= this.limits.maxUnauthenticated) {
       this.onAuthFailure("too_many_unauthenticated", remote);
       raw.destroy();
-      return;
+      return false;
     }
     const key = handshakeKey(raw);
     const done = () => {
@@ -221,6 +226,7 @@ export class RouterServer {
     };
     this.handshakes.set(key, done);
     raw.once("close", done);
+    return true;
   }
 
   private accept(socket: Socket): void {

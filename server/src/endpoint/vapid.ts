@@ -9,6 +9,7 @@
  * ES256 is checked with node:crypto (IEEE P1363 signatures, the JWS encoding).
  */
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
+import { setBounded } from "../bounded-map.js";
 import { failure, type PushFailure } from "./push-errors.js";
 import { keyHash } from "./webpush-token.js";
 
@@ -32,6 +33,8 @@ export function decodeP256Key(text: string): Buffer | undefined {
   return raw.length === 65 && raw[0] === 4 ? raw : undefined;
 }
 
+/** Subscription keys parsed once (a few per app server), newest kept. */
+const KEY_CACHE = 1_000;
 const keyCache = new Map<string, { key: KeyObject; hash: Buffer }>();
 
 function publicKey(raw: Buffer): { key: KeyObject; hash: Buffer } | undefined {
@@ -53,8 +56,7 @@ function publicKey(raw: Buffer): { key: KeyObject; hash: Buffer } | undefined {
     return undefined; // not a point on the curve
   }
   const entry = { key, hash: keyHash(raw) };
-  if (keyCache.size >= 1_000) keyCache.delete(keyCache.keys().next().value!);
-  keyCache.set(id, entry);
+  setBounded(keyCache, id, entry, KEY_CACHE);
   return entry;
 }
 

@@ -10,6 +10,7 @@
  *   random (128 bits) and known only to the app server and the client.
  */
 import { createHash } from "node:crypto";
+import { setBounded } from "../bounded-map.js";
 import { normalizeUuid, uuidBytes, uuidFromBytes } from "../protocol/ids.js";
 import type { TokenCodec } from "./token.js";
 
@@ -31,6 +32,9 @@ export interface SubscriptionTarget {
 export function keyHash(rawKey: Buffer): Buffer {
   return createHash("sha256").update(rawKey).digest();
 }
+
+/** Decoded Web Push endpoint tokens kept (the newest), like the SimplePush decode cache. */
+const DECODE_CACHE = 10_000;
 
 export class WebPushTokens {
   /** Decoded subscription tokens, bounded (app servers push to the same endpoints again). */
@@ -77,8 +81,7 @@ export class WebPushTokens {
     const channel = normalizeUuid(channelID);
     if (channel === undefined) return undefined;
     const t = { region, uaid, channel, channelID, keyHash: hash };
-    if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(token, t);
+    setBounded(this.cache, token, t, DECODE_CACHE);
     return t;
   }
 }

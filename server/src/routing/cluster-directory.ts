@@ -23,6 +23,8 @@
  * forwards the nudge once to the owner its own table names, or — owning the slot and
  * knowing no holder — remembers it as a miss of its own for its next table change.
  */
+
+import { setBounded } from "../bounded-map.js";
 import type { Directory, DirectoryEvents } from "./directory.js";
 import type { PresenceReply, RouterRequest } from "./router-messages.js";
 import { type Owners, slotOf } from "./slot-table.js";
@@ -179,9 +181,7 @@ export class ClusterDirectory implements Directory {
       this.nudge(uaid);
       return;
     }
-    this.misses.delete(uaid);
-    this.misses.set(uaid, { owner, at: this.now() });
-    if (this.misses.size > MAX_MISSES) this.misses.delete(this.misses.keys().next().value!);
+    setBounded(this.misses, uaid, { owner, at: this.now() }, MAX_MISSES);
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 
 import { chooseRedirect, type RedirectDecision } from "../balancer/redirect.js";
+import { setBounded } from "../bounded-map.js";
 import type { ClusterConfig } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
@@ -170,10 +171,7 @@ export class ClusterRouting {
           for (const m of members.values()) {
             const seen = incarnations.get(m.nodeId);
             if (seen === m.startedAt) continue;
-            incarnations.set(m.nodeId, m.startedAt);
-            if (incarnations.size > MAX_INCARNATIONS) {
-              incarnations.delete(incarnations.keys().next().value!);
-            }
+            setBounded(incarnations, m.nodeId, m.startedAt, MAX_INCARNATIONS);
             if (seen !== undefined) {
               log.info({ event: "member_restarted", node: m.nodeId }, "member restarted");
               memberRestarted(this.directory, this.route, m.nodeId);

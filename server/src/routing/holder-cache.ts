@@ -4,6 +4,7 @@
  * the holder answers "not here" when the socket moved and the caller drops the entry and
  * asks the slot owner, which is the authority. Bounded: the oldest entry goes first.
  */
+import { setBounded } from "../bounded-map.js";
 export class HolderCache {
   private readonly byUaid = new Map<string, string>();
 
@@ -18,10 +19,7 @@ export class HolderCache {
   }
 
   set(uaid: string, node: string): void {
-    if (this.max <= 0) return;
-    this.byUaid.delete(uaid);
-    this.byUaid.set(uaid, node);
-    if (this.byUaid.size > this.max) this.byUaid.delete(this.byUaid.keys().next().value!);
+    setBounded(this.byUaid, uaid, node, this.max);
   }
 
   /** Forgets `uaid` if it still points at `node` (a newer answer is kept). */

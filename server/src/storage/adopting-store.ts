@@ -12,6 +12,8 @@
  *   remembered UAID whose region is no longer adopted here (handed back) fails with
  *   StoreError: nothing is written to the wrong region while those clients are moved home.
  */
+
+import { setBounded } from "../bounded-map.js";
 import type {
   AckUpdate,
   MessageStore,
@@ -66,9 +68,7 @@ export class AdoptingStore implements MessageStore {
     const s = this.regions.adoptedStore(region);
     if (s === undefined)
       throw new StoreError(`uaid of region ${region}, not adopted here: the client should retry`);
-    if (this.regionOfUaid.size >= MAX_REMEMBERED)
-      this.regionOfUaid.delete(this.regionOfUaid.keys().next().value!);
-    this.regionOfUaid.set(uaid, region);
+    setBounded(this.regionOfUaid, uaid, region, MAX_REMEMBERED);
     return s.hasUser(uaid);
   }
 

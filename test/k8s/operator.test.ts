@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { OperatorConfig } from "../../operator/src/config.js";
@@ -17,6 +16,7 @@ import type { KubeObject } from "../../operator/src/model.js";
 import { type RunningOperator, startOperator } from "../../operator/src/operator.js";
 import { MemoryRegionEtcd, membersPrefix, regionStateKey } from "../../operator/src/region-etcd.js";
 import { IoRedisRegionRedis } from "../../operator/src/region-redis.js";
+import { endPod, setPodReady, syncStatefulSets } from "../support/fake-statefulsets.js";
 import { applyCrds, type Kube, kubeSkip, startKube } from "../support/kube.js";
 import { redisCommand, startRedis } from "../support/redis.js";
 import { linked } from "../support/regions.js";
@@ -143,66 +143,13 @@ class FakeCluster {
   }
 
   private async tick(): Promise<void> {
-    const { items: sets } = await api.list("apps/v1", "StatefulSet", this.ns);
-    const { items: pods } = await api.list("v1", "Pod", this.ns);
+    const { sets, pods } = await syncStatefulSets(api, this.ns, async (p) => {
+      if (p.terminating || p.ready) return;
+      await setPodReady(api, this.ns, p.name, true);
+      this.register(p.region, p.name);
+    });
     for (const s of sets) {
-      const spec = s.spec as {
-        replicas: number;
-        template: {
-          metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
-          spec: Record<string, unknown>;
-        };
-      };
-      const rev = `${s.metadata.name}-${createHash("sha256").update(JSON.stringify(spec.template)).digest("hex").slice(0, 10)}`;
-      const st = s.status as { observedGeneration?: number; updateRevision?: string } | undefined;
-      if (st?.observedGeneration !== s.metadata.generation || st?.updateRevision !== rev) {
-        await api.mergePatch(
-          { apiVersion: "apps/v1", kind: "StatefulSet", namespace: this.ns, name: s.metadata.name },
-          {
-            status: {
-              observedGeneration: s.metadata.generation,
-              updateRevision: rev,
-              replicas: spec.replicas,
-            },
-          },
-          "status",
-        );
-      }
       const region = s.metadata.labels?.["edition.dev/region"] ?? "";
-      for (let i = 0; i < spec.replicas; i++) {
-        const name = `${s.metadata.name}-${i}`;
-        const pod = pods.find((p) => p.metadata.name === name);
-        if (!pod) {
-          await api.create({
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: {
-              name,
-              namespace: this.ns,
-              labels: {
-                ...spec.template.metadata.labels,
-                "controller-revision-hash": rev,
-                "statefulset.kubernetes.io/pod-name": name,
-              },
-              annotations: spec.template.metadata.annotations ?? {},
-            },
-            // Bound to a (fake) node: deletion is then graceful and waits for the "kubelet".
-            spec: { ...spec.template.spec, nodeName: "fake-node" },
-          });
-          continue;
-        }
-        const ready = (
-          (pod.status as { conditions?: { type: string; status: string }[] })?.conditions ?? []
-        ).some((c) => c.type === "Ready" && c.status === "True");
-        if (!pod.metadata.deletionTimestamp && !ready) {
-          await api.mergePatch(
-            { apiVersion: "v1", kind: "Pod", namespace: this.ns, name },
-            { status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] } },
-            "status",
-          );
-          this.register(region, name);
-        }
-      }
       this.maxTerminating = Math.max(
         this.maxTerminating,
         pods.filter((p) => p.metadata.deletionTimestamp).length,
@@ -216,10 +163,7 @@ class FakeCluster {
           // The node drained: its sockets are gone, its member key expires, the process exits.
           this.connections.set(p.metadata.name, 0);
           this.etcd.data.delete(this.memberKey(region, p.metadata.name));
-          await api.delete(
-            { apiVersion: "v1", kind: "Pod", namespace: this.ns, name: p.metadata.name },
-            { gracePeriodSeconds: 0 },
-          );
+          await endPod(api, this.ns, p.metadata.name);
         } else {
           this.register(region, p.metadata.name);
         }

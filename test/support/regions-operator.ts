@@ -6,7 +6,6 @@
  * "controller" that creates the pods, and a "kubelet" that reports a region's pods Ready
  * while that region's processes run (and not Ready once it is killed).
  */
-import { createHash } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { FailoverInput } from "../../operator/src/failover.js";
 import { HttpKube } from "../../operator/src/kube-http.js";
@@ -15,6 +14,7 @@ import type { KubeObject } from "../../operator/src/model.js";
 import { type RunningOperator, startOperator } from "../../operator/src/operator.js";
 import { Etcd3RegionEtcd } from "../../operator/src/region-etcd3.js";
 import { IoRedisRegionRedis } from "../../operator/src/region-redis.js";
+import { endPod, setPodReady, syncStatefulSets } from "./fake-statefulsets.js";
 import { applyCrds, type Kube, startKube } from "./kube.js";
 import type { Regions } from "./regions.js";
 
@@ -155,76 +155,13 @@ export class OperatorController {
       const ev = e as KubeObject & { reason?: string; message?: string };
       this.events.push({ reason: ev.reason ?? "", message: ev.message ?? "", at: Date.now() });
     }
-    const { items: sets } = await api.list("apps/v1", "StatefulSet", this.ns);
-    const { items: pods } = await api.list("v1", "Pod", this.ns);
-    for (const s of sets) {
-      const spec = s.spec as {
-        replicas: number;
-        template: {
-          metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
-          spec: Record<string, unknown>;
-        };
-      };
-      const rev = `${s.metadata.name}-${createHash("sha256").update(JSON.stringify(spec.template)).digest("hex").slice(0, 10)}`;
-      const st = s.status as { observedGeneration?: number; updateRevision?: string } | undefined;
-      if (st?.observedGeneration !== s.metadata.generation || st?.updateRevision !== rev)
-        await api.mergePatch(
-          { apiVersion: "apps/v1", kind: "StatefulSet", namespace: this.ns, name: s.metadata.name },
-          {
-            status: {
-              observedGeneration: s.metadata.generation,
-              updateRevision: rev,
-              replicas: spec.replicas,
-            },
-          },
-          "status",
-        );
-      const region = s.metadata.labels?.["edition.dev/region"] ?? "";
-      const alive = this.regions.byName.get(region)?.alive ?? false;
-      for (let i = 0; i < spec.replicas; i++) {
-        const name = `${s.metadata.name}-${i}`;
-        const pod = pods.find((p) => p.metadata.name === name);
-        if (!pod) {
-          await api.create({
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: {
-              name,
-              namespace: this.ns,
-              labels: {
-                ...spec.template.metadata.labels,
-                "controller-revision-hash": rev,
-                "statefulset.kubernetes.io/pod-name": name,
-              },
-              annotations: spec.template.metadata.annotations ?? {},
-            },
-            spec: { ...spec.template.spec, nodeName: "fake-node" },
-          });
-          continue;
-        }
-        const ready = (
-          (pod.status as { conditions?: { type: string; status: string }[] })?.conditions ?? []
-        ).some((c) => c.type === "Ready" && c.status === "True");
-        if (pod.metadata.deletionTimestamp) {
-          // Rolled (a changed template): the "kubelet" ends it at once.
-          await api.delete(
-            { apiVersion: "v1", kind: "Pod", namespace: this.ns, name },
-            { gracePeriodSeconds: 0 },
-          );
-        } else if (ready !== alive) {
-          await api.mergePatch(
-            { apiVersion: "v1", kind: "Pod", namespace: this.ns, name },
-            {
-              status: {
-                phase: "Running",
-                conditions: [{ type: "Ready", status: alive ? "True" : "False" }],
-              },
-            },
-            "status",
-          );
-        }
-      }
-    }
+    await syncStatefulSets(api, this.ns, async (p) => {
+      // Rolled (a changed template): the "kubelet" ends it at once.
+      if (p.terminating) return void (await endPod(api, this.ns, p.name));
+      // Ready exactly while the region's processes run.
+      const alive = this.regions.byName.get(p.region)?.alive ?? false;
+      if (p.ready !== alive) await setPodReady(api, this.ns, p.name, alive);
+    });
   }
 
   async stop(): Promise<void> {

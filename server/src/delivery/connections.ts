@@ -4,6 +4,7 @@
  * driven through `SocketOps`, so this runs the same over uWS or in a test.
  */
 import type { RedirectDecision } from "../balancer/redirect.js";
+import { setBounded } from "../bounded-map.js";
 import type { TokenCodec } from "../endpoint/token.js";
 import { closeLabel, Errors } from "../errors/catalogue.js";
 import { type Logger, shortId } from "../log.js";
@@ -29,6 +30,7 @@ import { LocalSockets } from "./local-sockets.js";
 import {
   type Conn,
   MAX_SENT_STAMPS,
+  MAX_WEBPUSH_SENT,
   SendResult,
   type SentUpdate,
   type SocketOps,
@@ -106,6 +108,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     s.ip = "";
     s.backlog = 0;
     s.sent = undefined;
+    s.webpushSent = undefined;
     return s;
   }
 
@@ -471,7 +474,9 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
    */
   private async flushWebPush(socket: S, c: Conn, wp: WebPushSide): Promise<void> {
     try {
-      const messages = await wp.queue.pending(c.uaid!);
+      const messages = (await wp.queue.pending(c.uaid!)).filter(
+        (m) => c.webpushSent?.has(m.id) !== true,
+      );
       let sent = 0;
       for (const m of messages) {
         if (isClosed(c)) return;
@@ -481,6 +486,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
           return;
         }
         if (r === SendResult.closed) return;
+        markWebPushSent(c, m.id);
         sent++;
         this.d.metrics.notifications.flushed.inc();
         if (r === SendResult.buffered && sent < messages.length) {
@@ -505,6 +511,7 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     acks: Parameters<WebPushSide["ack"]>[1],
   ): Promise<void> {
     await this.d.webpush?.ack(c.uaid!, acks);
+    for (const a of acks) c.webpushSent?.delete(a.id);
     if (c.backlog === 0 || isClosed(c)) return;
     c.backlog = Math.max(0, c.backlog - count);
     if (c.backlog === 0) await this.flush(socket);
@@ -518,7 +525,12 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
    */
   private sendPush(socket: S, push: Push): boolean {
     const c = this.d.ops.conn(socket);
-    if (push.kind === "webpush") return this.sent(socket, this.d.ops.send(socket, push.frame));
+    if (push.kind === "webpush") {
+      if (push.stamp !== undefined && c.webpushSent?.has(push.stamp)) return !isClosed(c);
+      if (!this.sent(socket, this.d.ops.send(socket, push.frame))) return false;
+      if (push.stamp !== undefined) markWebPushSent(c, push.stamp);
+      return true;
+    }
     const { channelID, version, data, stamp } = push;
     if (
       data === undefined &&
@@ -655,6 +667,12 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     yield* this.anonymous;
     yield* this.sockets.values();
   }
+}
+
+/** Remembers that message `id` was sent on this socket (bounded: `MAX_WEBPUSH_SENT`). */
+function markWebPushSent(c: Conn, id: string): void {
+  c.webpushSent ??= new Map();
+  setBounded(c.webpushSent, id, true, MAX_WEBPUSH_SENT);
 }
 
 /** Re-reads the phase after an await (TypeScript keeps the narrowing from before it). */

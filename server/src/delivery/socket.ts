@@ -37,7 +37,18 @@ export interface Conn extends Session {
    * compared by version. Bounded by the UAID's channels (an unregister removes its entry).
    */
   sent: Map<string, SentUpdate> | undefined;
+  /**
+   * Web Push: ids of the messages sent on this socket and not acked yet (made on the first
+   * message sent), so a flush (after a confirmation, a nudge, an ack that ends a backlog)
+   * never sends a message this socket already got, directly or from an earlier flush. An
+   * ack removes its id; bounded by `MAX_WEBPUSH_SENT` (past it, the oldest goes: at worst a
+   * message is sent twice, never lost).
+   */
+  webpushSent: Map<string, true> | undefined;
 }
+
+/** Unacked Web Push message ids a socket remembers (a UAID's queue is bounded lower by default). */
+export const MAX_WEBPUSH_SENT = 1024;
 
 /**
  * How many stamps a socket remembers per channel: a duplicate would need more updates sent

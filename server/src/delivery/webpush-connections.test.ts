@@ -148,6 +148,60 @@ describe("Connections in Web Push mode", () => {
     );
   });
 
+  it("a flush never sends a socket a message it already got, directly or from an earlier flush", async () => {
+    const { queue, tokens, connections, open } = setup();
+    const uaid = "9f8e7d6c5b4a49382716a5b4c3d2e1f0";
+    const s = open();
+    connections.message(s, FIREFOX_HELLO);
+    await settle();
+    connections.message(s, JSON.stringify({ messageType: "register", channelID: CHID, key: KEY }));
+    await settle();
+    const endpoint = frames(s)[1]!.pushEndpoint as string;
+    const target = tokens.decodeSubscription(endpoint.slice("https://push.test/wpush/".length))!;
+    const base = { channel: target.channel, channelID: CHID, headers: undefined, topic: undefined };
+    const save = (id: string, at: number) =>
+      queue.save(
+        uaid,
+        { ...base, id, data: undefined, expiresAt: 1_800_000_060_000, at },
+        { maxMessages: 10, maxBytes: 1000 },
+      );
+    const frame = (id: string) =>
+      JSON.stringify({ messageType: "notification", channelID: CHID, version: id, ttl: 60 });
+    const [a, b, c] = ["a".repeat(32), "b".repeat(32), "c".repeat(32)];
+    // a: stored, then delivered directly (what a PUT does); b: stored only (its direct frame
+    // went to a node that had lost the socket).
+    await save(a, 0);
+    assert.equal(connections.deliver(uaid, { kind: "webpush", frame: frame(a), stamp: a }), true);
+    await save(b, 1);
+    // A nudge or a confirmation flushes: only b goes; flushing again sends nothing.
+    await connections.flush(s);
+    await connections.flush(s);
+    const versions = () =>
+      frames(s)
+        .filter((f) => f.messageType === "notification")
+        .map((f) => f.version);
+    assert.deepEqual(versions(), [a, b]);
+    // b's direct frame arriving late (it was flushed first) is not sent again either.
+    assert.equal(connections.deliver(uaid, { kind: "webpush", frame: frame(b), stamp: b }), true);
+    assert.deepEqual(versions(), [a, b]);
+    // Acked messages leave the queue and the socket's memory; a new one is flushed once.
+    connections.message(
+      s,
+      JSON.stringify({
+        messageType: "ack",
+        updates: [
+          { channelID: CHID, version: a, code: 100 },
+          { channelID: CHID, version: b, code: 100 },
+        ],
+      }),
+    );
+    await settle();
+    assert.equal(s.conn.webpushSent?.size, 0);
+    await save(c, 2);
+    await connections.flush(s);
+    assert.deepEqual(versions(), [a, b, c]);
+  });
+
   it("a flush that builds backpressure stops, and goes on once the client acked what it got", async () => {
     const { store, queue, connections, open } = setup();
     const uaid = "9f8e7d6c5b4a49382716a5b4c3d2e1f0";

@@ -111,7 +111,7 @@ export async function deliverPush(
     data: m.data,
     headers: m.headers,
   });
-  const routed = await d.route.route(target.uaid, { kind: "webpush", frame });
+  const routed = await d.route.route(target.uaid, { kind: "webpush", frame, stamp: m.id });
   const delivered = routed === "delivered";
   if (delivered) {
     d.metrics.notifications.delivered.inc();

@@ -18,7 +18,7 @@ export type RouteResult =
  * by the node holding the socket (it needs channel and version for its sent-map anyway, and
  * the router carries them compactly); `stamp` is the identity the PUT stored the update
  * under (see `PendingUpdate.stamp`), so a socket that already got that very update from a
- * flush is not sent it again. Web Push: the notification frame, opaque.
+ * flush is not sent it again. Web Push: the notification frame, opaque, and its message id.
  */
 export type Push =
   | {
@@ -28,7 +28,12 @@ export type Push =
       readonly data?: string | undefined;
       readonly stamp?: string | undefined;
     }
-  | { readonly kind: "webpush"; readonly frame: string };
+  | {
+      readonly kind: "webpush";
+      readonly frame: string;
+      /** The message id: a socket that already got this message (a flush) is not sent it again. */
+      readonly stamp?: string | undefined;
+    };
 
 export interface Route {
   route(uaid: string, push: Push): Promise<RouteResult> | RouteResult;

@@ -37,7 +37,10 @@ const push: fc.Arbitrary<Push> = fc.oneof(
     },
     { requiredKeys: ["kind", "channelID", "version"] },
   ),
-  rec({ kind: fc.constant("webpush" as const), frame: text }),
+  rec(
+    { kind: fc.constant("webpush" as const), frame: text, stamp },
+    { requiredKeys: ["kind", "frame"] },
+  ),
 );
 
 const request: fc.Arbitrary<RouterRequest> = fc.oneof(

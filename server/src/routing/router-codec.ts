@@ -131,7 +131,9 @@ class Writer {
 
 function pushFields(w: Writer, push: Push, fwd: boolean): Writer {
   if (push.kind === "webpush") {
-    return w.u8((fwd ? F_FWD : 0) | F_WEBPUSH).str32(push.frame);
+    w.u8((fwd ? F_FWD : 0) | F_WEBPUSH | (push.stamp !== undefined ? F_STAMP : 0));
+    if (push.stamp !== undefined) w.str16(push.stamp);
+    return w.str32(push.frame);
   }
   const flags =
     (fwd ? F_FWD : 0) |
@@ -238,8 +240,10 @@ class Reader {
 
 function readPush(r: Reader, flags: number): Push {
   if (flags & F_WEBPUSH) {
-    if (flags & (F_STAMP | F_DATA)) throw new Bad("flags");
-    return { kind: "webpush", frame: r.str32() };
+    if (flags & F_DATA) throw new Bad("flags");
+    const stamp = flags & F_STAMP ? r.str16("stamp", MAX_STAMP_BYTES) : undefined;
+    const frame = r.str32();
+    return stamp === undefined ? { kind: "webpush", frame } : { kind: "webpush", frame, stamp };
   }
   const channelID = r.str16("channelID", MAX_ID_BYTES);
   const version = r.u64();

@@ -46,7 +46,9 @@ function hex(m: Json, k: string, bytes: number): Buffer | undefined {
 /** An old node's route/deliver frame as a push: a one-update SimplePush frame, or opaque. */
 function pushOf(frame: string, stamp: string | undefined): Push {
   const u = directUpdate(frame);
-  if (u === undefined) return { kind: "webpush", frame };
+  if (u === undefined) {
+    return stamp === undefined ? { kind: "webpush", frame } : { kind: "webpush", frame, stamp };
+  }
   let data: string | undefined;
   if (u.data) {
     const parsed = JSON.parse(frame) as { updates?: Array<{ data?: unknown }> };
@@ -153,7 +155,10 @@ export function legacyFrame(m: Json): RouterFrame | RouterDecodeError {
 function legacyRequest(req: RouterRequest): Json {
   if (req.op !== "route" && req.op !== "deliver") return { ...req };
   const { push, ...rest } = req;
-  if (push.kind === "webpush") return { ...rest, frame: push.frame };
+  if (push.kind === "webpush") {
+    const { frame, stamp } = push;
+    return stamp === undefined ? { ...rest, frame } : { ...rest, frame, stamp };
+  }
   const frame = notification([
     { channelID: push.channelID, version: push.version, data: push.data },
   ]);

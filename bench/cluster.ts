@@ -15,7 +15,7 @@
  */
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -32,6 +32,7 @@ import {
 } from "./cluster-protocol.js";
 import type { BenchOptions } from "./options.js";
 import { cpuSeconds } from "./proc-stats.js";
+import { type ProfileBreakdown, profileBreakdown } from "./profile.js";
 import type { Figure } from "./report.js";
 import { scrape } from "./server-metrics.js";
 import { SourceAddresses } from "./source-addresses.js";
@@ -65,6 +66,8 @@ interface ClusterNode {
   readonly metricsPort: number;
   readonly child: ChildProcess;
   readonly exited: Promise<void>;
+  /** Date.now() at spawn: where the node's CPU profile starts (`--profile`). */
+  readonly spawnedAt: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -85,6 +88,7 @@ function startNode(
 ): Promise<ClusterNode> {
   const base: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("EDITION_")) base[k] = v;
+  const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...flags, entry], {
     env: { ...base, ...env, EDITION_HOST: host, EDITION_PORT: "0", EDITION_METRICS_PORT: "0" },
     stdio: ["ignore", "pipe", "inherit"],
@@ -123,6 +127,7 @@ function startNode(
         metricsPort: e.metricsPort as number,
         child,
         exited,
+        spawnedAt,
       });
     });
   });
@@ -395,6 +400,8 @@ export interface ClusterResult {
     readonly survivorsConvergedS: number | undefined;
     readonly cpu: ClusterCpu;
   };
+  /** `--profile`: where the nodes' CPU went during the throughput phase. */
+  profile?: ProfileBreakdown & { readonly dir: string };
 }
 
 function sumStatuses(rs: readonly Readonly<Record<string, number>>[]): Record<string, number> {
@@ -418,6 +425,16 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
   let redis: RedisServer | undefined;
   const nodes: ClusterNode[] = [];
   let pool: Pool | undefined;
+  const results = fileURLToPath(new URL("../.results/", import.meta.url));
+  if (o.profile) mkdirSync(results, { recursive: true });
+  const profDir = o.profile ? mkdtempSync(`${results}profile-`) : undefined;
+  const profFlags = (id: string) =>
+    profDir === undefined
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${id}.cpuprofile`];
+  /** The throughput phase in Date.now() time, for the profile window. */
+  let tpWindow: [number, number] | undefined;
+  let result: ClusterResult;
   try {
     [etcd, redis] = await Promise.all([startEtcd(), startRedis({ aof: true })]);
     const env: Record<string, string> = {
@@ -438,7 +455,10 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
     };
     for (let i = 0; i < NODES; i++)
       nodes.push(
-        await startNode(host, o.server, o.nodeArgs, { ...env, EDITION_NODE_ID: `node-${i}` }),
+        await startNode(host, o.server, [...o.nodeArgs, ...profFlags(`node-${i}`)], {
+          ...env,
+          EDITION_NODE_ID: `node-${i}`,
+        }),
       );
     await converged(host, nodes);
     log(
@@ -513,8 +533,10 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
     if (o.warmupSeconds > 0) await closedLoop(o.warmupSeconds * 1000);
     const acks0 = await serverAcks().catch(() => undefined);
     const tpCpu = window();
+    const tpFrom = Date.now();
     const tpReports = await closedLoop(o.durationSeconds * 1000);
     const tpUse = tpCpu();
+    tpWindow = [tpFrom, Date.now()];
     const acks1 = await serverAcks().catch(() => undefined);
     const tp = totals(tpReports);
     if (tp.completed === 0) throw new Error(`no PUT completed: ${JSON.stringify(tp.statuses)}`);
@@ -625,7 +647,7 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       cpu: recUse,
     };
 
-    return {
+    result = {
       mode: "cluster",
       startedAt: new Date(started).toISOString(),
       seconds: (Date.now() - started) / 1000,
@@ -645,6 +667,31 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
     await Promise.allSettled(nodes.map(stopNode));
     await Promise.allSettled([etcd?.dispose(), redis?.dispose()]);
   }
+  // The profiles are written as the nodes exit (the one killed with SIGKILL writes none).
+  if (profDir !== undefined && tpWindow !== undefined) {
+    const [from, to] = tpWindow;
+    const breakdowns = nodes.map((n) =>
+      profileBreakdown([`${profDir}/${n.id}.cpuprofile`], from - n.spawnedAt, to - n.spawnedAt),
+    );
+    result.profile = { ...mergeBreakdowns(breakdowns), dir: profDir };
+  }
+  return result;
+}
+
+/** Several nodes' breakdowns as one: shares weighted by each node's busy time. */
+function mergeBreakdowns(bs: readonly ProfileBreakdown[]): ProfileBreakdown {
+  const ms = new Map<string, number>();
+  let busy = 0;
+  let profiles = 0;
+  for (const b of bs) {
+    profiles += b.profiles;
+    busy += b.busyMs;
+    for (const [c, share] of b.shares) ms.set(c, (ms.get(c) ?? 0) + share * b.busyMs);
+  }
+  const shares = [...ms]
+    .map(([c, m]) => [c, busy === 0 ? 0 : m / busy] as const)
+    .sort((a, b) => b[1] - a[1]);
+  return { profiles, busyMs: busy, shares };
 }
 
 // ---- report ----
@@ -781,6 +828,14 @@ export function clusterDetails(r: ClusterResult): string {
         : `; survivors own every slot ${rec.survivorsConvergedS.toFixed(2)} s after the kill`),
   );
   if (rec.problems.length > 0) out.push(`  problems: ${rec.problems.slice(0, 5).join(" | ")}`);
+  if (r.profile !== undefined) {
+    const p = r.profile;
+    out.push(
+      `where the nodes' CPU went in the throughput phase (${p.profiles} CPU profiles, ${(p.busyMs / 1000).toFixed(1)} s of non-idle samples; ${p.dir}):`,
+    );
+    for (const [c, share] of p.shares)
+      out.push(`  ${(share * 100).toFixed(1).padStart(5)} %  ${c}`);
+  }
   out.push("CPU cores busy (nodes / Redis / etcd / clients / rest of the machine):");
   for (const [name, u] of phases(r)) {
     const c = (x: number) => (x / u.wallSeconds).toFixed(2);

@@ -51,6 +51,11 @@ export interface BenchOptions {
   readonly webpush: "also" | "only" | "skip";
   /** Web Push clients of that phase, spread over the workers. */
   readonly webpushClients: number;
+  /**
+   * `--profile`: the cluster nodes run with `--cpu-prof`, and where their CPU went during the
+   * throughput phase is printed with the figures (bench/profile.ts).
+   */
+  readonly profile: boolean;
 }
 
 const FULL = {
@@ -109,8 +114,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     const name = (eq < 0 ? a.slice(2) : a.slice(2, eq)).replace(/-([a-z])/g, (_, c: string) =>
       c.toUpperCase(),
     );
-    if ((name === "quick" || name === "cluster" || name === "webpush") && eq < 0)
-      given.set(name, "1");
+    if (["quick", "cluster", "webpush", "profile"].includes(name) && eq < 0) given.set(name, "1");
     else if (eq >= 0) given.set(name, a.slice(eq + 1));
     else if (i + 1 < argv.length) given.set(name, argv[++i]!);
     else throw new OptionsError(`--${name} needs a value`);
@@ -118,6 +122,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const problems0: string[] = [];
   const quick = ["1", "true", "yes"].includes(given.get("quick") ?? "");
   given.delete("quick");
+  const profile = ["1", "true", "yes"].includes(given.get("profile") ?? "");
+  given.delete("profile");
   const clusterArg = given.get("cluster");
   given.delete("cluster");
   let cluster: BenchOptions["cluster"] = "also";
@@ -172,6 +178,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     clusterLeaseTtl: Math.round(num("clusterLeaseTtl", 2, 60)),
     webpush,
     webpushClients: Math.round(num("webpushClients", 1, 100_000)),
+    profile,
   };
   if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(opts.host))
     problems.push(`host: ${opts.host} is not a 127.0.0.0/8 address`);

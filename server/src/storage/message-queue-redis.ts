@@ -21,7 +21,6 @@ import {
   closeClient,
   createClient,
   type RedisStoreOptions,
-  replyTimeoutOf,
   runRedis,
   type StoreClient,
   waitReady,
@@ -245,6 +244,6 @@ export class RedisMessageQueue implements MessageQueue {
   }
 
   private run<T>(call: () => Promise<T>): Promise<T> {
-    return runRedis(call, replyTimeoutOf(this.client));
+    return runRedis(call);
   }
 }

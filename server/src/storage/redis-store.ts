@@ -22,7 +22,6 @@ import {
   closeClient,
   createClient,
   type RedisStoreOptions,
-  replyTimeoutOf,
   runRedis,
   type StoreClient,
   waitReady,
@@ -236,6 +235,6 @@ export class RedisStore implements MessageStore {
   }
 
   private run<T>(call: () => Promise<T>): Promise<T> {
-    return runRedis(call, replyTimeoutOf(this.client));
+    return runRedis(call);
   }
 }

@@ -193,14 +193,21 @@ export async function startNode(
   const adopting = adoption ? new AdoptingStore(rawStore, adoption) : undefined;
   // Every store operation is timed into the histogram and into the shedding average.
   const storeLatency = new StoreLatency(config.shedStoreLatencyMs);
+  // One observer per operation, made once: the store calls this on every PUT and ack.
+  const observers = new Map<string, { observe(v: number): void }>();
   const storeSeconds = (op: string) => {
-    const h = metrics.bound.storeSeconds(op);
-    return {
-      observe(v: number) {
-        h.observe(v);
-        storeLatency.observe(v);
-      },
-    };
+    let o = observers.get(op);
+    if (o === undefined) {
+      const h = metrics.bound.storeSeconds(op);
+      o = {
+        observe(v: number) {
+          h.observe(v);
+          storeLatency.observe(v);
+        },
+      };
+      observers.set(op, o);
+    }
+    return o;
   };
   const store = timedStore(adopting ?? rawStore, storeSeconds);
   const queue = timedQueue(await openQueue(config, log, rawStore), storeSeconds);

@@ -436,7 +436,7 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
   let tpWindow: [number, number] | undefined;
   let result: ClusterResult;
   try {
-    [etcd, redis] = await Promise.all([startEtcd(), startRedis({ aof: true })]);
+    [etcd, redis] = await Promise.all([startEtcd(), startRedis({ aof: true, onDisk: true })]);
     const env: Record<string, string> = {
       EDITION_ETCD_ENDPOINTS: etcd.endpoint,
       EDITION_ETCD_PREFIX: `/edition-bench-${randomBytes(4).toString("hex")}`,

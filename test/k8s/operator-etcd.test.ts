@@ -5,15 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
 import { Etcd3 } from "etcd3";
 import { membersPrefix, regionStateKey } from "../../operator/src/region-etcd.js";
 import { Etcd3RegionEtcd } from "../../operator/src/region-etcd3.js";
 import { findTool, kubeSkip } from "../support/kube.js";
+import { scratchDir } from "../support/scratch.js";
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -27,7 +26,7 @@ test("Etcd3RegionEtcd reads members and publishes region states", {
   skip: kubeSkip(["etcd"]),
   timeout: 60_000,
 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "edition-op-etcd-"));
+  const dir = scratchDir("edition-op-etcd-");
   const [client, peer] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${client}`;
   const etcd = spawn(

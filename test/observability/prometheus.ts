@@ -8,11 +8,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { WATCHDOG } from "../support/kube.js";
 import { freePort } from "../support/redis.js";
+import { scratchDir } from "../support/scratch.js";
 
 export interface ScrapeJob {
   readonly job: string;
@@ -110,7 +110,7 @@ async function api<T>(url: string): Promise<T> {
 export async function startPrometheus(o: PrometheusOptions): Promise<Prometheus> {
   const bin = findPrometheus();
   if (bin === undefined) throw new Error("prometheus not found: apt-get install prometheus");
-  const dir = await mkdtemp(join(tmpdir(), "edition-prometheus-"));
+  const dir = scratchDir("edition-prometheus-");
   const configPath = join(dir, "prometheus.yml");
   await writeFile(configPath, config(o));
   const port = await freePort();

@@ -4,10 +4,10 @@
  * `restart()` brings it back on the same ports and data (an etcd outage and recovery).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, until } from "./redis.js";
+import { scratchDir } from "./scratch.js";
 
 export interface EtcdServer {
   /** `http://127.0.0.1:<port>` */
@@ -33,7 +33,7 @@ async function healthy(endpoint: string): Promise<boolean> {
 export async function startEtcd(
   opts: { t?: { after(fn: () => unknown): void } } = {},
 ): Promise<EtcdServer> {
-  const dir = mkdtempSync(join(tmpdir(), "edition-etcd-"));
+  const dir = scratchDir("edition-etcd-");
   const clientPort = await freePort();
   const peerPort = await freePort();
   const endpoint = `http://127.0.0.1:${clientPort}`;

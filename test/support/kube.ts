@@ -27,12 +27,13 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
+import { scratchDir } from "./scratch.js";
 
 export type KubeTool = "kube-apiserver" | "etcd" | "kubectl" | "helm";
 
@@ -320,7 +321,7 @@ function kubeconfig(server: string, caData: string, token: string): string {
 export async function startKube(opts: KubeOptions = {}): Promise<Kube> {
   const apiserverBin = requireTool("kube-apiserver");
   const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
-  const dir = await mkdtemp(join(tmpdir(), "edition-kube-"));
+  const dir = scratchDir("edition-kube-");
   const servers: Server[] = [];
   let stopped: Promise<void> | undefined;
   const stop = () => {

@@ -12,12 +12,12 @@
  *   a tiny guard process that kills it if this process dies without running exit hooks.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
+import { scratchDir } from "./scratch.js";
 
 export interface RedisServer {
   readonly port: number;
@@ -44,6 +44,11 @@ export interface RedisServerOptions {
    * crash (with `everysec`, Redis may reply before writing the AOF and a crash loses it).
    */
   readonly aof?: boolean;
+  /**
+   * Data on the real disk (tmpdir) rather than /dev/shm (test/support/scratch.ts): for the
+   * bench, whose figures should include the AOF's fsync.
+   */
+  readonly onDisk?: boolean;
   /** More `redis-server` arguments; may use the port and dir the server ends up with. */
   readonly args?: (port: number, dir: string) => readonly string[];
   /** A config file written into the data dir and passed first (e.g. for a sentinel). */
@@ -175,7 +180,7 @@ async function launch(argv: readonly string[], port: number, timeoutMs: number, 
 
 /** Starts one redis-server on a free loopback port in a fresh temp dir. */
 export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisServer> {
-  const dir = mkdtempSync(join(tmpdir(), "edition-redis-"));
+  const dir = scratchDir("edition-redis-", opts.onDisk);
   dirs.add(dir);
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
   const argvFor = (port: number): string[] => {

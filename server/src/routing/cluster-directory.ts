@@ -22,6 +22,20 @@
  * restarted), *nudges* the owner: the owner asks its holder to read the store again, or
  * forwards the nudge once to the owner its own table names, or — owning the slot and
  * knowing no holder — remembers it as a miss of its own for its next table change.
+ *
+ * A node in the table may not be reachable yet (its router's DNS name is not served yet, a
+ * connection is refused) or any more. A route that failed, and a nudge, forwarded nudge or
+ * flush request that failed, is kept as a miss to *retry*: sent again on every `retry()`
+ * tick until it goes through or the miss ages out. Otherwise a PUT stored while the owner
+ * could not be reached stayed unread until the client reconnected, although its socket
+ * was open all along.
+ *
+ * A node that gains slots knows no claim in them, and a holder re-announces only when its
+ * own table moves the slot: one that applied the tables in another order, or skipped the
+ * one in which the slot left this node for a while, never would. So a node that gains
+ * slots asks every member to *reclaim*: announce again each claim its table says this
+ * node owns (as when an owner restarted). A member it could not reach is asked again on
+ * the next `retry()`.
  */
 
 import { setBounded } from "../bounded-map.js";
@@ -36,7 +50,7 @@ export interface Holder {
 
 type DirectoryRequest = Extract<
   RouterRequest,
-  { op: "announce" | "withdraw" | "evict" | "nudge" | "flush" }
+  { op: "announce" | "withdraw" | "evict" | "nudge" | "flush" | "reclaim" }
 >;
 
 export interface ClusterDirectoryDeps {
@@ -47,6 +61,8 @@ export interface ClusterDirectoryDeps {
   /** Sends a request to a node; rejects when it is unreachable or overloaded. */
   readonly request: (node: string, req: RouterRequest) => Promise<PresenceReply>;
   readonly onError: (op: string, err: unknown) => void;
+  /** The other members' ids now (asked to reclaim when this node gains slots). */
+  readonly peers: () => Iterable<string>;
   /** This node's clock (ms), only to age its own `misses`. */
   readonly now?: () => number;
 }
@@ -63,8 +79,19 @@ export class ClusterDirectory implements Directory {
   private readonly owned = new Map<string, Holder>();
   private owners: Owners = [];
   private events: DirectoryEvents | undefined;
-  private readonly misses = new Map<string, { owner: string | undefined; at: number }>();
+  /** `retry`: the nudge failed to go through (or the route could not reach the owner). */
+  private readonly misses = new Map<
+    string,
+    { owner: string | undefined; at: number; retry: boolean }
+  >();
   private readonly now: () => number;
+  /**
+   * Evictions that did not reach the older holder, retried on every tick: until the older
+   * socket is closed, PUTs that reach its node are delivered to it, not to the newer one.
+   */
+  private readonly evicts = new Map<string, Holder & { uaid: string; at: number }>();
+  /** Members still to be asked to reclaim (the request failed): retried on every tick. */
+  private readonly reclaimFrom = new Set<string>();
 
   constructor(private readonly d: ClusterDirectoryDeps) {
     this.now = d.now ?? Date.now;
@@ -133,7 +160,7 @@ export class ClusterDirectory implements Directory {
     this.events?.confirmed(uaid, since);
   }
 
-  /** Retries unconfirmed announcements (bounded per call). */
+  /** Retries unconfirmed announcements and nudges that failed (bounded per call). */
   retry(): void {
     let n = 0;
     for (const uaid of [...this.unannounced]) {
@@ -142,6 +169,40 @@ export class ClusterDirectory implements Directory {
       if (since === undefined) this.unannounced.delete(uaid);
       else this.send(uaid, since);
     }
+    this.askReclaim();
+    const old = this.now() - MISS_MS;
+    for (const [key, e] of [...this.evicts].slice(0, MAX_RETRIES_PER_TICK)) {
+      this.evicts.delete(key);
+      if (e.at >= old) this.sendEvict(e.uaid, e, e.at);
+    }
+    const due: [string, number][] = [];
+    for (const [uaid, m] of this.misses) {
+      if (due.length >= MAX_RETRIES_PER_TICK) break;
+      if (m.at < old) this.misses.delete(uaid);
+      else if (m.retry) due.push([uaid, m.at]);
+    }
+    for (const [uaid, at] of due) {
+      this.misses.delete(uaid);
+      this.nudge(uaid, at);
+    }
+  }
+
+  /** Asks each member in `reclaimFrom` to re-announce its claims in this node's slots. */
+  private askReclaim(): void {
+    const req: DirectoryRequest = { op: "reclaim", node: this.d.self };
+    for (const node of [...this.reclaimFrom]) {
+      this.reclaimFrom.delete(node);
+      this.d.request(node, req).catch((err) => {
+        this.d.onError("reclaim", err);
+        // Still a member: ask again on the next tick (a member that left is not).
+        if ([...this.d.peers()].includes(node)) this.reclaimFrom.add(node);
+      });
+    }
+  }
+
+  /** Misses kept for a retry or a routing change. */
+  get missesSize(): number {
+    return this.misses.size;
   }
 
   /**
@@ -157,6 +218,10 @@ export class ClusterDirectory implements Directory {
     for (const uaid of this.owned.keys()) {
       if (next[slotOf(uaid, slots, slotKey)] !== self) this.owned.delete(uaid);
     }
+    if (next.some((o, slot) => o === self && prev[slot] !== self)) {
+      for (const node of this.d.peers()) if (node !== self) this.reclaimFrom.add(node);
+      this.askReclaim();
+    }
     for (const [uaid, since] of this.claims) {
       const slot = slotOf(uaid, slots, slotKey);
       if (prev[slot] !== next[slot] || this.unannounced.has(uaid)) this.send(uaid, since);
@@ -166,22 +231,32 @@ export class ClusterDirectory implements Directory {
       if (m.at < old) this.misses.delete(uaid);
       else if (this.ownerOf(uaid) !== m.owner) {
         this.misses.delete(uaid);
-        this.nudge(uaid);
+        this.nudge(uaid, m.at);
       }
     }
   }
 
   /**
    * A PUT for `uaid` did not reach a socket, as `owner` (in this node's table when asked)
-   * answered or failed to. If the table names another owner already, nudge it now; else
-   * remember it until the table moves or that owner restarts.
+   * answered (`unreachable` false) or failed to. If the table names another owner already,
+   * nudge it now; else remember it until the table moves or that owner restarts, and, when
+   * the owner could not be reached, retry the nudge on every tick meanwhile.
    */
-  missed(uaid: string, owner: string | undefined): void {
+  missed(uaid: string, owner: string | undefined, unreachable = false): void {
     if (this.ownerOf(uaid) !== owner) {
       this.nudge(uaid);
       return;
     }
-    setBounded(this.misses, uaid, { owner, at: this.now() }, MAX_MISSES);
+    // A miss to retry stays one: a later "absent" for the same UAID does not cancel it.
+    const retry = unreachable || this.misses.get(uaid)?.retry === true;
+    setBounded(this.misses, uaid, { owner, at: this.now(), retry }, MAX_MISSES);
+  }
+
+  /** A nudge (first seen `at`) did not go through: keep it for the next tick, unless aged. */
+  private failed(op: string, uaid: string, at: number, err: unknown): void {
+    this.d.onError(op, err);
+    if (at < this.now() - MISS_MS) return;
+    setBounded(this.misses, uaid, { owner: this.ownerOf(uaid), at, retry: true }, MAX_MISSES);
   }
 
   /**
@@ -197,7 +272,7 @@ export class ClusterDirectory implements Directory {
     for (const [uaid, m] of this.misses) {
       if (m.owner !== node) continue;
       this.misses.delete(uaid);
-      this.nudge(uaid);
+      this.nudge(uaid, m.at);
     }
   }
 
@@ -234,12 +309,13 @@ export class ClusterDirectory implements Directory {
       case "nudge": {
         // A PUT for this UAID may have missed its socket: have the holder read the store again.
         const h = this.owned.get(req.uaid);
+        const at = this.now();
         if (h === undefined) {
           const owner = this.ownerOf(req.uaid);
           if (owner !== undefined && owner !== this.d.self && req.fwd !== 1) {
             this.d
               .request(owner, { op: "nudge", uaid: req.uaid, fwd: 1 })
-              .catch((err) => this.d.onError("nudge", err));
+              .catch((err) => this.failed("nudge", req.uaid, at, err));
           } else {
             // Ours (or so we think) and no holder known: its announcement, if still to
             // come, flushes anyway; if our table is stale, the next one forwards this.
@@ -249,28 +325,46 @@ export class ClusterDirectory implements Directory {
         }
         const flush: DirectoryRequest = { op: "flush", uaid: req.uaid, since: h.since };
         if (h.node === this.d.self) this.handle(flush);
-        else this.d.request(h.node, flush).catch((err) => this.d.onError("flush", err));
+        else this.d.request(h.node, flush).catch((err) => this.failed("flush", req.uaid, at, err));
         return {};
       }
       case "flush": {
         if (this.claims.get(req.uaid) === req.since) this.events?.confirmed(req.uaid, req.since);
         return {};
       }
+      case "reclaim":
+        // `node` gained slots and knows no claim in them: as if it had restarted.
+        this.ownerRestarted(req.node);
+        return {};
     }
   }
 
-  /** Tells the owner of `uaid` that a PUT for it may have missed its socket. */
-  nudge(uaid: string): void {
+  /**
+   * Tells the owner of `uaid` that a PUT for it may have missed its socket (first seen `at`;
+   * a nudge that fails is retried until it is older than MISS_MS).
+   */
+  nudge(uaid: string, at = this.now()): void {
     const owner = this.ownerOf(uaid);
-    if (owner === undefined) return;
+    if (owner === undefined) {
+      // No table yet: the first one nudges it (setOwners).
+      setBounded(this.misses, uaid, { owner, at, retry: false }, MAX_MISSES);
+      return;
+    }
     const req: DirectoryRequest = { op: "nudge", uaid };
     if (owner === this.d.self) this.handle(req);
-    else this.d.request(owner, req).catch((err) => this.d.onError("nudge", err));
+    else this.d.request(owner, req).catch((err) => this.failed("nudge", uaid, at, err));
   }
 
-  private sendEvict(uaid: string, h: Holder): void {
+  private sendEvict(uaid: string, h: Holder, at = this.now()): void {
     const req: DirectoryRequest = { op: "evict", uaid, since: h.since };
-    if (h.node === this.d.self) this.handle(req);
-    else this.d.request(h.node, req).catch((err) => this.d.onError("evict", err));
+    if (h.node === this.d.self) {
+      this.handle(req);
+      return;
+    }
+    this.d.request(h.node, req).catch((err) => {
+      this.d.onError("evict", err);
+      const e = { uaid, node: h.node, since: h.since, at };
+      setBounded(this.evicts, `${h.node} ${uaid}`, e, MAX_MISSES);
+    });
   }
 }

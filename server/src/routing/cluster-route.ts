@@ -79,7 +79,7 @@ export class ClusterRoute implements Route {
         : owner === this.d.self
           ? await this.routeAsOwner(uaid, push)
           : await this.ask(owner, { op: "route", uaid, push });
-    if (r !== "delivered") this.d.directory.missed(uaid, owner);
+    if (r !== "delivered") this.d.directory.missed(uaid, owner, r === "unreachable");
     return r;
   }
 
@@ -95,7 +95,8 @@ export class ClusterRoute implements Route {
     const r = asOwner
       ? await this.routeAsOwner(req.uaid, req.push)
       : await this.ask(owner, { op: "route", uaid: req.uaid, push: req.push, fwd: 1 });
-    if (r !== "delivered") this.d.directory.missed(req.uaid, asOwner ? this.d.self : owner);
+    if (r !== "delivered")
+      this.d.directory.missed(req.uaid, asOwner ? this.d.self : owner, r === "unreachable");
     const reply: PresenceReply = { d: r === "delivered" ? 1 : 0 };
     // Tell the endpoint who holds the socket, so its next PUT takes one hop.
     if (r === "delivered") {

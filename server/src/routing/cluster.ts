@@ -74,6 +74,7 @@ export class ClusterRouting {
       slotKey: config.clusterSecret,
       request: (node, req) => this.request(node, req),
       onError: (op, err) => this.error(op, err),
+      peers: () => this.registry?.members.keys() ?? [],
     });
     this.cache = new HolderCache(config.holderCacheSize);
     this.server = new RouterServer(
@@ -119,6 +120,8 @@ export class ClusterRouting {
     try {
       // A member that does not advertise the binary router predates it (rolling upgrade).
       const protocol = (m.router ?? 1) >= ROUTER_PROTOCOL ? "binary" : "json";
+      // A node on the JSON lines would refuse an op it does not know; it never reclaims.
+      if (protocol === "json" && req.op === "reclaim") return {};
       return await this.peers.request(m.routerUrl, req, protocol);
     } catch (err) {
       // Unreachable, overloaded (queue full) or timed out: the caller stores instead.

@@ -46,6 +46,7 @@ const push: fc.Arbitrary<Push> = fc.oneof(
 const request: fc.Arbitrary<RouterRequest> = fc.oneof(
   rec({ op: fc.constantFrom("announce" as const, "withdraw" as const), uaid: id, node: id, since }),
   rec({ op: fc.constantFrom("evict" as const, "flush" as const), uaid: id, since }),
+  rec({ op: fc.constant("reclaim" as const), node: id }),
   rec(
     { op: fc.constant("nudge" as const), uaid: id, fwd: fc.constant(1 as const) },
     {

@@ -34,6 +34,7 @@ const T = {
   flush: 20,
   route: 21,
   deliver: 22,
+  reclaim: 23,
   reply: 32,
   error: 33,
 } as const;
@@ -159,6 +160,8 @@ function encodeRequest(id: number, req: RouterRequest): Buffer {
         .str16(req.uaid)
         .u8(req.fwd === 1 ? F_FWD : 0)
         .done(T.nudge);
+    case "reclaim":
+      return w.str16(req.node).done(T.reclaim);
     case "route":
       return pushFields(w.str16(req.uaid), req.push, req.fwd === 1).done(T.route);
     case "deliver":
@@ -289,6 +292,10 @@ function readFrame(type: number, r: Reader): RouterFrame {
         id,
         req: flags ? { op: "nudge", uaid, fwd: 1 } : { op: "nudge", uaid },
       };
+    }
+    case T.reclaim: {
+      const id = r.u32();
+      return { t: "request", id, req: { op: "reclaim", node: r.str16("node", MAX_ID_BYTES) } };
     }
     case T.route:
     case T.deliver: {

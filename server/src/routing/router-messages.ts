@@ -16,6 +16,12 @@ export type RouterRequest =
   /** Owner to holder: flush the claim `(uaid, since)` again. */
   | { op: "flush"; uaid: string; since: number }
   /**
+   * From `node`, to every member, when it gains slots: it knows no claim in them, so
+   * announce again each local claim whose slot your table says `node` owns. (Binary wire
+   * only: never sent to a node still on the JSON lines.)
+   */
+  | { op: "reclaim"; node: string }
+  /**
    * `push`: the update itself (SimplePush: channel, version, data, stamp; the holder builds
    * the frame) or a Web Push frame, opaque. `fwd`: already forwarded once by a node whose
    * table said it was not the owner.

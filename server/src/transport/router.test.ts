@@ -120,8 +120,9 @@ async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise
 describe("internal router", () => {
   it("answers many multiplexed requests on one connection, in any order", async () => {
     const addr = await serve(async (m) => {
-      if (Number(m.uaid) % 7 === 0) await new Promise((r) => setTimeout(r, 20));
-      return { d: 1, h: m.uaid };
+      const uaid = "uaid" in m ? m.uaid : m.node;
+      if (Number(uaid) % 7 === 0) await new Promise((r) => setTimeout(r, 20));
+      return { d: 1, h: uaid };
     });
     const peers = new RouterPeers(SECRET);
     const replies = await Promise.all(
@@ -430,7 +431,7 @@ describe("internal router", () => {
   });
 
   it("speaks JSON lines to and from nodes of the previous version (rolling upgrade)", async () => {
-    const srv = await serveCounted((m) => ({ d: 1, h: m.uaid }));
+    const srv = await serveCounted((m) => ({ d: 1, h: "uaid" in m ? m.uaid : m.node }));
     // A new node dialing an old one: JSON lines, the same typed requests and replies.
     const peers = new RouterPeers(SECRET);
     const push = { kind: "simplepush", channelID: "c", version: 2n ** 63n, stamp: "s" } as const;

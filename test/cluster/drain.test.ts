@@ -10,7 +10,7 @@ import { disconnectAll } from "../support/client.js";
 import { startLocalCluster } from "../support/cluster.js";
 import { eventually, scrape } from "../support/http.js";
 import type { PushNode } from "../support/node.js";
-import { Fleet, quantile } from "./fleet.js";
+import { Fleet, quantile, storeErrors } from "./fleet.js";
 
 const CLIENTS = 60;
 const PUTS = 1200;
@@ -77,7 +77,7 @@ test("SIGTERM on one node of 3 under a PUT stream: 1012, reconnect elsewhere, ze
   assert.deepEqual(
     result.failures.filter((f) => f.via !== victim),
     [],
-    "PUTs through the other nodes all got a 2xx",
+    `PUTs through the other nodes all got a 2xx; store errors logged: ${storeErrors(c.nodes)}`,
   );
   for (const fc of fleet.clients) {
     assert.deepEqual(fc.problems, [], `client #${fc.index}`);

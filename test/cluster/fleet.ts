@@ -264,3 +264,11 @@ export function quantile(xs: readonly number[], p: number): number | undefined {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
 }
+
+/** The `store_error` lines the nodes logged (what a 503 "storage unavailable" came from). */
+export function storeErrors(nodes: readonly PushNode[]): string {
+  const lines = nodes.flatMap((n) =>
+    n.logs.filter((l) => l.json?.event === "store_error").map((l) => l.text),
+  );
+  return lines.length === 0 ? "none" : lines.slice(0, 10).join(" | ");
+}

@@ -11,7 +11,7 @@ import { disconnectAll } from "../support/client.js";
 import { startLocalCluster } from "../support/cluster.js";
 import { eventually, scrape } from "../support/http.js";
 import type { PushNode } from "../support/node.js";
-import { Fleet, quantile } from "./fleet.js";
+import { Fleet, quantile, storeErrors } from "./fleet.js";
 
 const CLIENTS = 60;
 const PUTS = 1200;
@@ -75,7 +75,11 @@ test("kill -9 of one node of 3 under a PUT stream: every 2xx update reaches its 
 
   // The app server saw errors only for PUTs sent to the node that died.
   const elsewhere = result.failures.filter((f) => f.via !== victim);
-  assert.deepEqual(elsewhere, [], "PUTs through live nodes all got a 2xx");
+  assert.deepEqual(
+    elsewhere,
+    [],
+    `PUTs through live nodes all got a 2xx; store errors logged: ${storeErrors(c.nodes)}`,
+  );
   // The dead node's clients all dropped and came back; nobody else dropped.
   for (const fc of fleet.clients) {
     assert.deepEqual(fc.problems, [], `client #${fc.index}`);

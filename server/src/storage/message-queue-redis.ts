@@ -21,6 +21,7 @@ import {
   closeClient,
   createClient,
   type RedisStoreOptions,
+  replyTimeoutOf,
   runRedis,
   type StoreClient,
   waitReady,
@@ -244,6 +245,6 @@ export class RedisMessageQueue implements MessageQueue {
   }
 
   private run<T>(call: () => Promise<T>): Promise<T> {
-    return runRedis(call);
+    return runRedis(call, replyTimeoutOf(this.client));
   }
 }

@@ -7,7 +7,11 @@
  * - `maxRetriesPerRequest: 0` and `autoResendUnfulfilledCommands: false`: commands in
  *   flight when the connection drops reject with it; their callers have already answered
  *   5xx, so replaying them later would only add load.
- * - `commandTimeout`: a command that gets no reply (Redis stalled, packets dropped) rejects.
+ * - a command that gets no reply (Redis stalled, packets dropped) rejects after
+ *   `commandTimeoutMs` (`runRedis`), but never while its reply is already in the socket:
+ *   after an event-loop stall (a starved CPU, a long GC) timers run before pending reads, and
+ *   ioredis's own `commandTimeout` (kept, at twice that, only to free stuck commands) would
+ *   fail a command whose answer had arrived.
  * - the connection itself is re-established in the background (bounded back-off), so the
  *   same client works again once Redis is back, with no restart.
  * - auto-pipelining (unless turned off): commands issued in the same tick share one write.
@@ -62,6 +66,48 @@ export type RedisStoreOptions = CommonOptions &
 
 const CLUSTER_RETRY_DELAY_MS = 20;
 
+const DEFAULT_REPLY_TIMEOUT_MS = 1000;
+/** Each client's `commandTimeoutMs`, for `replyTimeoutOf`. */
+const replyTimeouts = new WeakMap<object, number>();
+
+/** How long a command of `client` (made by `createClient`) may wait for its reply. */
+export function replyTimeoutOf(client: object): number {
+  return replyTimeouts.get(client) ?? DEFAULT_REPLY_TIMEOUT_MS;
+}
+
+/**
+ * `reply`, or a StoreError once `ms` have passed and one more poll of the sockets has not
+ * brought it: the timer firing late after a stall is not taken as Redis being late.
+ */
+function replyWithin<T>(reply: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      // The check phase comes after the poll phase: a reply already in the socket is read
+      // (and settles this) first.
+      setImmediate(() => {
+        if (settled) return;
+        settled = true;
+        reject(new StoreError(`redis: no reply within ${ms} ms`));
+      });
+    }, ms);
+    reply.then(
+      (v) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
 /** A connected client with the store's scripts defined on it. */
 export type StoreClient = (Redis | Cluster) & StoreScripts;
 
@@ -70,7 +116,7 @@ export function createClient(options: RedisStoreOptions): StoreClient {
   const node: RedisOptions = {
     username: options.username,
     password: options.password,
-    commandTimeout: options.commandTimeoutMs ?? 1000,
+    commandTimeout: 2 * (options.commandTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS),
     connectTimeout: options.connectTimeoutMs ?? 2000,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
@@ -121,6 +167,7 @@ export function createClient(options: RedisStoreOptions): StoreClient {
             // of which asks the sentinels for the current master.
           });
   }
+  replyTimeouts.set(client, options.commandTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
   // Without a listener ioredis prints every connection error to the console.
   const onError = options.onError ?? (() => {});
   client.on("error", onError);
@@ -163,13 +210,14 @@ export function waitReady(client: StoreClient, timeoutMs: number): Promise<void>
  * such a call as EVAL itself, but not on that path (cluster with auto-pipelining). It has now
  * forgotten the script for this connection, so one retry sends EVAL. Safe: nothing was applied.
  */
-export async function runRedis<T>(call: () => Promise<T>): Promise<T> {
+export async function runRedis<T>(call: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  const attempt = () => (timeoutMs === undefined ? call() : replyWithin(call(), timeoutMs));
   try {
-    return await call();
+    return await attempt();
   } catch (err) {
     if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
       try {
-        return await call();
+        return await attempt();
       } catch (again) {
         throw storeError(again);
       }

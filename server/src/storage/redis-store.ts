@@ -22,6 +22,7 @@ import {
   closeClient,
   createClient,
   type RedisStoreOptions,
+  replyTimeoutOf,
   runRedis,
   type StoreClient,
   waitReady,
@@ -235,6 +236,6 @@ export class RedisStore implements MessageStore {
   }
 
   private run<T>(call: () => Promise<T>): Promise<T> {
-    return runRedis(call);
+    return runRedis(call, replyTimeoutOf(this.client));
   }
 }

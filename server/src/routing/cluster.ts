@@ -30,6 +30,8 @@ import type { PresenceReply, RouterRequest } from "./router-messages.js";
 
 /** Bound of the remembered member incarnations (ids of nodes that left included). */
 const MAX_INCARNATIONS = 10_000;
+/** At most one `cluster_error` log line per op per this long; the counter counts them all. */
+const ERROR_LOG_INTERVAL_MS = 1_000;
 
 export interface ClusterDeps {
   readonly config: ClusterConfig;
@@ -56,6 +58,8 @@ export class ClusterRouting {
   private timers: NodeJS.Timeout[] = [];
   private draining = false;
   private readonly regionState: RegionState;
+  /** Per op (a fixed set in code): when its last error was logged, and how many since. */
+  private readonly errorLog = new Map<string, { at: number; suppressed: number }>();
 
   constructor(private readonly d: ClusterDeps) {
     const { config, metrics } = d;
@@ -132,9 +136,23 @@ export class ClusterRouting {
     }
   }
 
+  /**
+   * Counted always; logged at most once a second per op, with how many were not logged
+   * (a peer that cannot be reached fails every retried request to it, up to thousands).
+   */
   private error(op: string, err: unknown): void {
     this.d.metrics.clusterErrors.labels(op).inc();
-    this.d.log.warn({ event: "cluster_error", op, err: String(err) }, "cluster error");
+    const now = Date.now();
+    const last = this.errorLog.get(op);
+    if (last !== undefined && now - last.at < ERROR_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.errorLog.set(op, { at: now, suppressed: 0 });
+    this.d.log.warn(
+      { event: "cluster_error", op, err: String(err), suppressed: last?.suppressed ?? 0 },
+      "cluster error",
+    );
   }
 
   /** Starts the router listener and joins the region; `wsUrl` is this node's public address. */

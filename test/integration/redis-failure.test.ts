@@ -196,15 +196,21 @@ describe("RedisStore on Redis Cluster", () => {
     // must not turn that into other failures: a script refused during the rejoin used to
     // leave NOSCRIPT errors behind once the node was back.
     const failures: string[] = [];
-    const served = <T>(call: () => Promise<T>) => () =>
-      call().then(
-        () => true,
-        (err: Error) => {
-          failures.push(err.message);
-          return false;
-        },
-      );
-    await until(served(() => store.pending(uaid)), 20_000, "the UAID's slot served again");
+    const served =
+      <T>(call: () => Promise<T>) =>
+      () =>
+        call().then(
+          () => true,
+          (err: Error) => {
+            failures.push(err.message);
+            return false;
+          },
+        );
+    await until(
+      served(() => store.pending(uaid)),
+      20_000,
+      "the UAID's slot served again",
+    );
     assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: 5n }]);
     // Reads come back first; a write may still time out while the restarted master (AOF,
     // fsync always) settles. An app server retries a 503: so does this, with the same PUT.

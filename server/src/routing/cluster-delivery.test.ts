@@ -127,7 +127,8 @@ function region(ids: readonly string[], later: Later = now) {
       slotKey: "model",
       request: (to, req) => request(self!, to, req),
       onError: () => {},
-      peers: () => nodes.keys(),
+      // A dead process leaves the members at once (in a region: when its lease expires).
+      peers: () => [...nodes.values()].filter((n) => !n.dead).map((n) => n.id),
       now: () => clock,
     });
     connections = new Connections<Sock>({

@@ -173,7 +173,8 @@ export class ClusterDirectory implements Directory {
     const old = this.now() - MISS_MS;
     for (const [key, e] of [...this.evicts].slice(0, MAX_RETRIES_PER_TICK)) {
       this.evicts.delete(key);
-      if (e.at >= old) this.sendEvict(e.uaid, e, e.at);
+      // A node that left the region took its sockets with it: nothing to close there.
+      if (e.at >= old && this.isPeer(e.node)) this.sendEvict(e.uaid, e, e.at);
     }
     const due: [string, number][] = [];
     for (const [uaid, m] of this.misses) {
@@ -195,9 +196,14 @@ export class ClusterDirectory implements Directory {
       this.d.request(node, req).catch((err) => {
         this.d.onError("reclaim", err);
         // Still a member: ask again on the next tick (a member that left is not).
-        if ([...this.d.peers()].includes(node)) this.reclaimFrom.add(node);
+        if (this.isPeer(node)) this.reclaimFrom.add(node);
       });
     }
+  }
+
+  private isPeer(node: string): boolean {
+    for (const p of this.d.peers()) if (p === node) return true;
+    return false;
   }
 
   /** Misses kept for a retry or a routing change. */
@@ -252,11 +258,18 @@ export class ClusterDirectory implements Directory {
     setBounded(this.misses, uaid, { owner, at: this.now(), retry }, MAX_MISSES);
   }
 
-  /** A nudge (first seen `at`) did not go through: keep it for the next tick, unless aged. */
-  private failed(op: string, uaid: string, at: number, err: unknown): void {
+  /**
+   * A nudge or flush (first seen `at`) did not go through to `node`: keep it for the next
+   * tick, unless aged. If `node` left the region, nothing is retried towards it: a flush
+   * is dropped (the holder's sockets went with it; their clients' hellos flush), a nudge
+   * waits for the table that moves the dead owner's slots.
+   */
+  private failed(op: string, uaid: string, at: number, node: string, err: unknown): void {
     this.d.onError(op, err);
     if (at < this.now() - MISS_MS) return;
-    setBounded(this.misses, uaid, { owner: this.ownerOf(uaid), at, retry: true }, MAX_MISSES);
+    const retry = this.isPeer(node);
+    if (!retry && op === "flush") return;
+    setBounded(this.misses, uaid, { owner: this.ownerOf(uaid), at, retry }, MAX_MISSES);
   }
 
   /**
@@ -315,7 +328,7 @@ export class ClusterDirectory implements Directory {
           if (owner !== undefined && owner !== this.d.self && req.fwd !== 1) {
             this.d
               .request(owner, { op: "nudge", uaid: req.uaid, fwd: 1 })
-              .catch((err) => this.failed("nudge", req.uaid, at, err));
+              .catch((err) => this.failed("nudge", req.uaid, at, owner, err));
           } else {
             // Ours (or so we think) and no holder known: its announcement, if still to
             // come, flushes anyway; if our table is stale, the next one forwards this.
@@ -325,7 +338,10 @@ export class ClusterDirectory implements Directory {
         }
         const flush: DirectoryRequest = { op: "flush", uaid: req.uaid, since: h.since };
         if (h.node === this.d.self) this.handle(flush);
-        else this.d.request(h.node, flush).catch((err) => this.failed("flush", req.uaid, at, err));
+        else
+          this.d
+            .request(h.node, flush)
+            .catch((err) => this.failed("flush", req.uaid, at, h.node, err));
         return {};
       }
       case "flush": {
@@ -352,7 +368,7 @@ export class ClusterDirectory implements Directory {
     }
     const req: DirectoryRequest = { op: "nudge", uaid };
     if (owner === this.d.self) this.handle(req);
-    else this.d.request(owner, req).catch((err) => this.failed("nudge", uaid, at, err));
+    else this.d.request(owner, req).catch((err) => this.failed("nudge", uaid, at, owner, err));
   }
 
   private sendEvict(uaid: string, h: Holder, at = this.now()): void {

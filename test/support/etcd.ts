@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, until } from "./redis.js";
+import { restartablePort, until } from "./redis.js";
 import { scratchDir } from "./scratch.js";
 
 export interface EtcdServer {
@@ -34,8 +34,9 @@ export async function startEtcd(
   opts: { t?: { after(fn: () => unknown): void } } = {},
 ): Promise<EtcdServer> {
   const dir = scratchDir("edition-etcd-");
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+  // Kept across stop() / restart(): below the ephemeral range (restartablePort).
+  const clientPort = await restartablePort();
+  const peerPort = await restartablePort();
   const endpoint = `http://127.0.0.1:${clientPort}`;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();

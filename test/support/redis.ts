@@ -12,7 +12,7 @@
  *   a tiny guard process that kills it if this process dies without running exit hooks.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -80,6 +80,43 @@ export function freePort(): Promise<number> {
       srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject()));
     });
   });
+}
+
+/** The lowest port of the kernel's ephemeral range: `listen(0)` never hands out one below. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
+    );
+    return Number.isInteger(low) && low > 0 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free loopback port for a server a test stops and restarts on the same port (etcd,
+ * Redis). Picked at random below the kernel's ephemeral range (from 20000, under the
+ * Kubernetes NodePort range), so that while the server is down no `freePort()` of a test
+ * running beside it is handed the same port: that took an etcd's port in a CI run. Falls
+ * back to `freePort()` when that range is unusable.
+ */
+export async function restartablePort(): Promise<number> {
+  const low = 20_000;
+  const high = Math.min(ephemeralLow(), 30_000);
+  for (let i = 0; high > low && i < 50; i++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await canListen(port)) return port;
+  }
+  return freePort();
 }
 
 /** Polls `cond` until it holds, failing with `what` at the deadline. */
@@ -207,7 +244,7 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
   let port = 0;
   let proc: Awaited<ReturnType<typeof launch>> | undefined;
   for (let attempt = 1; proc === undefined; attempt++) {
-    port = await freePort();
+    port = await restartablePort();
     try {
       proc = await launch(argvFor(port), port, timeoutMs, opts.password);
     } catch (err) {
@@ -366,7 +403,7 @@ export async function startCluster(
   try {
     while (nodes.length < 3) {
       // The bus port defaults to port + 10000, which may be taken or past 65535.
-      const bus = await freePort();
+      const bus = await restartablePort();
       const node = await startRedis({
         aof: opts.aof,
         args: (_port, dir) => [

@@ -20,9 +20,9 @@ import {
 import {
   closeClient,
   createClient,
+  type RedisRun,
   type RedisStoreOptions,
-  replyTimeoutOf,
-  runRedis,
+  redisRunner,
   type StoreClient,
   waitReady,
 } from "./redis-client.js";
@@ -166,13 +166,19 @@ export class RedisMessageQueue implements MessageQueue {
     c.defineCommand("editionWpPending", { lua: PENDING, numberOfKeys: 1 });
     c.defineCommand("editionWpRemove", { lua: REMOVE, numberOfKeys: 1 });
     c.defineCommand("editionWpDropChannel", { lua: DROP_CHANNEL, numberOfKeys: 1 });
-    return new RedisMessageQueue(c, options.keyPrefix ?? "edition:", options.now ?? Date.now);
+    return new RedisMessageQueue(
+      c,
+      options.keyPrefix ?? "edition:",
+      options.now ?? Date.now,
+      redisRunner(options),
+    );
   }
 
   private constructor(
     private readonly client: StoreClient & QueueScripts,
     private readonly prefix: string,
     private readonly now: () => number,
+    private readonly run: RedisRun,
   ) {}
 
   private keys(uaid: string): { registrations: string; queue: string } {
@@ -242,9 +248,5 @@ export class RedisMessageQueue implements MessageQueue {
 
   async close(): Promise<void> {
     await closeClient(this.client);
-  }
-
-  private run<T>(call: () => Promise<T>): Promise<T> {
-    return runRedis(call, replyTimeoutOf(this.client));
   }
 }

@@ -8,7 +8,7 @@
  *   flight when the connection drops reject with it; their callers have already answered
  *   5xx, so replaying them later would only add load.
  * - a command that gets no reply (Redis stalled, packets dropped) rejects after
- *   `commandTimeoutMs` (`runRedis`), but never while its reply is already in the socket:
+ *   `commandTimeoutMs` (`redisRunner`), but never while its reply is already in the socket:
  *   after an event-loop stall (a starved CPU, a long GC) timers run before pending reads, and
  *   ioredis's own `commandTimeout` (kept, at twice that, only to free stuck commands) would
  *   fail a command whose answer had arrived.
@@ -66,13 +66,21 @@ export type RedisStoreOptions = CommonOptions &
 
 const CLUSTER_RETRY_DELAY_MS = 20;
 
-const DEFAULT_REPLY_TIMEOUT_MS = 1000;
-/** Each client's `commandTimeoutMs`, for `replyTimeoutOf`. */
-const replyTimeouts = new WeakMap<object, number>();
+/** How long a command may wait for its reply: `commandTimeoutMs`, 1 s by default. */
+function replyTimeoutMs(options: RedisStoreOptions): number {
+  return options.commandTimeoutMs ?? 1000;
+}
 
-/** How long a command of `client` (made by `createClient`) may wait for its reply. */
-export function replyTimeoutOf(client: object): number {
-  return replyTimeouts.get(client) ?? DEFAULT_REPLY_TIMEOUT_MS;
+/** `runRedis` with a fixed reply timeout. */
+export type RedisRun = <T>(call: () => Promise<T>) => Promise<T>;
+
+/**
+ * The way to call a client made by `createClient(options)`: every command through it gets
+ * the reply timeout of `options` (ioredis's own timeout, at twice that, is only a backstop).
+ */
+export function redisRunner(options: RedisStoreOptions): RedisRun {
+  const ms = replyTimeoutMs(options);
+  return (call) => runRedis(call, ms);
 }
 
 /**
@@ -116,7 +124,7 @@ export function createClient(options: RedisStoreOptions): StoreClient {
   const node: RedisOptions = {
     username: options.username,
     password: options.password,
-    commandTimeout: 2 * (options.commandTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS),
+    commandTimeout: 2 * replyTimeoutMs(options),
     connectTimeout: options.connectTimeoutMs ?? 2000,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
@@ -167,7 +175,6 @@ export function createClient(options: RedisStoreOptions): StoreClient {
             // of which asks the sentinels for the current master.
           });
   }
-  replyTimeouts.set(client, options.commandTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
   // Without a listener ioredis prints every connection error to the console.
   const onError = options.onError ?? (() => {});
   client.on("error", onError);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { createServer, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import { runRedis } from "./redis-client.js";
 import { StoreError } from "./store.js";
@@ -17,7 +17,6 @@ async function pair(): Promise<{ a: Socket; b: Socket; close(): void }> {
   await once(server, "listening");
   const port = (server.address() as { port: number }).port;
   const accepted = once(server, "connection");
-  const { connect } = await import("node:net");
   const a = connect(port, "127.0.0.1");
   await once(a, "connect");
   const [b] = (await accepted) as [Socket];

@@ -21,9 +21,9 @@ import { Cluster } from "ioredis";
 import {
   closeClient,
   createClient,
+  type RedisRun,
   type RedisStoreOptions,
-  replyTimeoutOf,
-  runRedis,
+  redisRunner,
   type StoreClient,
   waitReady,
 } from "./redis-client.js";
@@ -77,6 +77,7 @@ export class RedisStore implements MessageStore {
       options.now ?? Date.now,
       options.healthTimeoutMs ?? 500,
       Math.ceil((options.uaidTtlSeconds ?? 60 * 24 * 3600) * 1000),
+      redisRunner(options),
       confirmed,
     );
   }
@@ -87,6 +88,7 @@ export class RedisStore implements MessageStore {
     private readonly now: () => number,
     private readonly healthTimeoutMs: number,
     private readonly ttlMs: number,
+    private readonly run: RedisRun,
     /** `global` durability: PUTs are written there and confirmed by a remote replica. */
     private readonly confirmed?: ConfirmedWrites,
   ) {}
@@ -233,9 +235,5 @@ export class RedisStore implements MessageStore {
    */
   async close(): Promise<void> {
     await Promise.all([closeClient(this.client), this.confirmed?.close()]);
-  }
-
-  private run<T>(call: () => Promise<T>): Promise<T> {
-    return runRedis(call, replyTimeoutOf(this.client));
   }
 }

@@ -15,7 +15,9 @@
 import {
   closeClient,
   createClient,
+  type RedisRun,
   type RedisStoreOptions,
+  redisRunner,
   type StoreClient,
 } from "./redis-client.js";
 import { StoreError } from "./store.js";
@@ -39,6 +41,7 @@ export class ConfirmedWrites {
   constructor(
     readonly client: StoreClient,
     private readonly timeoutMs: number,
+    private readonly run: RedisRun,
   ) {
     this.timer = setInterval(() => void this.refresh(), POLL_MS);
     this.timer.unref();
@@ -46,8 +49,8 @@ export class ConfirmedWrites {
 
   /** A dedicated client with a command timeout past the WAIT timeout. */
   static open(options: RedisStoreOptions, timeoutMs: number): ConfirmedWrites {
-    const client = createClient({ ...options, commandTimeoutMs: timeoutMs + 1000 });
-    return new ConfirmedWrites(client, timeoutMs);
+    const own = { ...options, commandTimeoutMs: timeoutMs + 1000 };
+    return new ConfirmedWrites(createClient(own), timeoutMs, redisRunner(own));
   }
 
   /** Replicas the primary reported connected at the last poll. */
@@ -63,7 +66,7 @@ export class ConfirmedWrites {
     let acked = 0;
     if (this.connected >= REPLICAS) {
       try {
-        acked = await this.client.wait(REPLICAS, this.timeoutMs);
+        acked = await this.run(() => this.client.wait(REPLICAS, this.timeoutMs));
       } catch (err) {
         throw new ReplicationTimeout(`redis: WAIT failed: ${String(err)}`, { cause: err });
       }
@@ -77,7 +80,7 @@ export class ConfirmedWrites {
   /** Reads the connected replica count now (also done twice a second). */
   async refresh(): Promise<void> {
     try {
-      const info = await this.client.info("replication");
+      const info = await this.run(() => this.client.info("replication"));
       const m = /connected_slaves:(\d+)/.exec(info);
       this.connected = m ? Number(m[1]) : 0;
     } catch {

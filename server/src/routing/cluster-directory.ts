@@ -72,6 +72,15 @@ const MAX_RETRIES_PER_TICK = 5_000;
 const MAX_MISSES = 10_000;
 const MISS_MS = 60_000;
 
+/** The first `n` entries of `m` (insertion order), without copying the rest. */
+function* take<K, V>(m: Map<K, V>, n: number): Generator<[K, V]> {
+  if (n <= 0) return;
+  for (const e of m) {
+    yield e;
+    if (--n === 0) return;
+  }
+}
+
 export class ClusterDirectory implements Directory {
   private readonly claims = new Map<string, number>();
   /** Local claims the current owner has not confirmed; an announcement may be in flight. */
@@ -171,10 +180,14 @@ export class ClusterDirectory implements Directory {
     }
     this.askReclaim();
     const old = this.now() - MISS_MS;
-    for (const [key, e] of [...this.evicts].slice(0, MAX_RETRIES_PER_TICK)) {
-      this.evicts.delete(key);
-      // A node that left the region took its sockets with it: nothing to close there.
-      if (e.at >= old && this.isPeer(e.node)) this.sendEvict(e.uaid, e, e.at);
+    if (this.evicts.size > 0) {
+      const peers = new Set(this.d.peers());
+      const due = [...take(this.evicts, MAX_RETRIES_PER_TICK)];
+      for (const [key, e] of due) {
+        this.evicts.delete(key);
+        // A node that left the region took its sockets with it: nothing to close there.
+        if (e.at >= old && peers.has(e.node)) this.sendEvict(e.uaid, e, e.at);
+      }
     }
     const due: [string, number][] = [];
     for (const [uaid, m] of this.misses) {

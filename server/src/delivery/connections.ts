@@ -397,12 +397,17 @@ export class Connections<S> implements LocalDelivery, DirectoryEvents {
     if (c.since === since && !isClosed(c)) void this.flush(socket);
   }
 
-  /** A newer connection elsewhere replaced the claim `(uaid, since)`. */
+  /**
+   * A newer connection elsewhere replaced the claim `(uaid, since)`: it is newer than every
+   * socket of `uaid` here too. A socket that said hello before a second one here is still
+   * in `sockets` while the second waits for its confirmation, and the claim is the second's
+   * by then: both are closed (kept open, the first had no claim and stayed open for good).
+   */
   evicted(uaid: string, since: number): void {
     const waiting = this.confirming.get(uaid);
     if (waiting !== undefined && waiting.since <= since) waiting.done("evicted");
     const socket = this.sockets.find(uaid);
-    if (socket !== undefined && this.d.ops.conn(socket).since === since)
+    if (socket !== undefined && this.d.ops.conn(socket).since <= since)
       this.d.ops.close(socket, Close.replaced, "replaced");
   }
 

@@ -25,6 +25,11 @@ import { HolderCache } from "./holder-cache.js";
 import type { PresenceReply, RouterRequest } from "./router-messages.js";
 
 const SLOTS = 16;
+/** MODEL_TRACE=1: every router request as it is handled, and each table applied. */
+const trace = (...a: unknown[]) => {
+  if (process.env.MODEL_TRACE)
+    console.error(a.map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(" "));
+};
 const UAID = "0123456789abcdef0123456789abcdef";
 const CHANNELS = ["aaaaaaaa00004000800000000000000a", "bbbbbbbb00004000800000000000000b"];
 const KEY = { id: 1, key: Buffer.alloc(32, 9) };
@@ -94,6 +99,7 @@ function region(ids: readonly string[], later: Later = now) {
       const n = nodes.get(to);
       if (n === undefined || n.dead || sender.dead || cut.has(to))
         throw new Error(`${to} unreachable`);
+      trace(`${sender.id}→${to}`, req, n.directory.holderOf(UAID));
       const reply = await handleRouterRequest(n.directory, n.route, req);
       return later(`${to}→${sender.id} reply`, () => {
         if (sender.dead) throw new Error(`${sender.id} gone`);
@@ -118,6 +124,7 @@ function region(ids: readonly string[], later: Later = now) {
       close(s, code) {
         if (s.closed) return;
         s.closed = true;
+        trace(`socket ${s.id} on ${s.node} closed ${code} (since ${s.conn.since})`);
         connections!.closed(s, code);
       },
     };
@@ -131,6 +138,17 @@ function region(ids: readonly string[], later: Later = now) {
       peers: () => [...nodes.values()].filter((n) => !n.dead).map((n) => n.id),
       now: () => clock,
     });
+    if (process.env.MODEL_TRACE) {
+      const { announce, withdraw } = directory;
+      directory.announce = (u, since) => {
+        trace(`${id} claims ${since}`);
+        announce.call(directory, u, since);
+      };
+      directory.withdraw = (u, since) => {
+        trace(`${id} withdraws ${since}`);
+        withdraw.call(directory, u, since);
+      };
+    }
     connections = new Connections<Sock>({
       ops,
       store,
@@ -423,6 +441,28 @@ describe("cluster delivery (example runs)", () => {
     assert.deepEqual(await r.put("a", CHANNELS[1]!, 4), { status: 200 });
     assert.deepEqual(s.got, [`${CHANNELS[1]}@4`]);
   });
+  it("a newer hello elsewhere closes both sockets of a node where a second hello was still waiting", async () => {
+    // Found by the model (CI, seed 1122682771): the first socket stayed open with no claim,
+    // beside the newest one, and was sent what the newest should have been.
+    const r = region(["a", "b", "c"]);
+    await r.setup();
+    for (const n of r.nodes.values()) n.directory.setOwners(r.table("a"));
+    const first = r.connect("c");
+    await settle();
+    r.cut("a");
+    const second = r.connect("c"); // its claim replaces the first's; the owner is not told yet
+    await settle();
+    assert.equal(first.closed, false, "the second hello waits for the owner");
+    r.heal("a");
+    const newest = r.connect("a");
+    await settle();
+    r.node("c").directory.retry(); // the owner now hears of the second, older than the newest
+    await settle();
+    assert.deepEqual([first.closed, second.closed, newest.closed], [true, true, false]);
+    assert.deepEqual(await r.put("b", CHANNELS[0]!, 7), { status: 200 });
+    assert.deepEqual(newest.got, [`${CHANNELS[0]}@7`]);
+    assert.deepEqual(first.got, []);
+  });
 });
 
 type Action =
@@ -487,6 +527,7 @@ async function runModel(s: fc.Scheduler, actions: readonly Action[]): Promise<vo
   {
     const later: Later = (label, run) =>
       s.schedule(Promise.resolve(label), label).then(() => run());
+    trace("--- run", actions);
     const r = region(NODE_IDS, later);
     await r.setup();
     let owner = "a";
@@ -506,6 +547,7 @@ async function runModel(s: fc.Scheduler, actions: readonly Action[]): Promise<vo
           const n = r.node(id);
           if (n.dead || applied.get(id)! >= at) return;
           applied.set(id, at);
+          trace(`table ${at} (${to}) applied by ${id}`);
           n.directory.setOwners(r.table(to));
         });
       }
@@ -629,8 +671,12 @@ async function runModel(s: fc.Scheduler, actions: readonly Action[]): Promise<vo
     for (const x of socks) {
       assert.equal(new Set(x.got).size, x.got.length, `socket ${x.id} got ${x.got}`);
     }
-    const cur = socks.at(-1);
-    if (cur !== undefined && !cur.closed) {
+    // One socket per UAID in the region: the newest hello (by `since`, which need not be
+    // the last connect) keeps it and every other is closed, wherever it is.
+    const open = socks.filter((x) => !x.closed);
+    assert.ok(open.length <= 1, `sockets ${open.map((x) => x.id)} all still open`);
+    const cur = open[0];
+    if (cur !== undefined) {
       const pending = (await r.mem.pending(UAID)).map((p) => `${p.channelID}@${p.version}`);
       for (const p of pending.filter((x) => promised.includes(x))) {
         assert.ok(

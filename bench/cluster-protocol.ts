@@ -29,10 +29,25 @@ export type ClusterCommand =
       readonly concurrency: number;
       readonly timeoutMs: number;
     }
-  /** Closed loops of cross-node PUT → notification → ack for `durationMs`. */
-  | { readonly cmd: "closed-loop"; readonly concurrency: number; readonly durationMs: number }
-  /** Cross-node PUTs on a fixed schedule, each timed to its notification. */
-  | { readonly cmd: "open-loop"; readonly ratePerSecond: number; readonly durationMs: number }
+  /**
+   * Closed loops of cross-node PUT → notification → ack for `durationMs` (`sameNode`: each
+   * PUT through the node holding the client's socket, the baseline of the cross-node path).
+   */
+  | {
+      readonly cmd: "closed-loop";
+      readonly concurrency: number;
+      readonly durationMs: number;
+      readonly sameNode?: boolean;
+      /** Stop once every client of this worker had one PUT (a warm-up), or at `durationMs`. */
+      readonly onePerClient?: boolean;
+    }
+  /** Cross-node (or `sameNode`) PUTs on a fixed schedule, each timed to its notification. */
+  | {
+      readonly cmd: "open-loop";
+      readonly ratePerSecond: number;
+      readonly durationMs: number;
+      readonly sameNode?: boolean;
+    }
   /** Marks the clients now on node `victim` as the ones whose recovery is measured. */
   | { readonly cmd: "arm"; readonly victim: number }
   /** Waits (≤ `timeoutMs`) until every victim client reconnected and got its stored update. */

@@ -334,10 +334,10 @@ class ClusterClients {
     throw new Error("no connected client to PUT to");
   }
 
-  /** One PUT through the node after the client's own (cross-node). */
-  private put(t: Tally): { arrived: Promise<number>; status: Promise<number> } {
+  /** One PUT through the node after the client's own (cross-node), or its own (`sameNode`). */
+  private put(t: Tally, sameNode: boolean): { arrived: Promise<number>; status: Promise<number> } {
     const c = this.pick();
-    const via = (c.node + 1) % this.cfg.nodes.length;
+    const via = sameNode ? c.node : (c.node + 1) % this.cfg.nodes.length;
     const version = this.nextVersion++;
     const key = `${c.channelID} ${version}`;
     const arrived = new Promise<number>((resolve) => this.waiters.set(key, resolve));
@@ -383,13 +383,20 @@ class ClusterClients {
     };
   }
 
-  async closedLoop(concurrency: number, durationMs: number): Promise<LoadReport> {
+  async closedLoop(
+    concurrency: number,
+    durationMs: number,
+    sameNode: boolean,
+    onePerClient = false,
+  ): Promise<LoadReport> {
     const t = this.tally();
     const start = performance.now();
     const end = start + durationMs;
+    // Round-robin picks: as many PUTs as clients give each client one.
+    const maxPuts = onePerClient ? this.clients.length : Number.POSITIVE_INFINITY;
     const loop = async () => {
-      while (performance.now() < end) {
-        const { arrived, status } = this.put(t);
+      while (performance.now() < end && t.puts < maxPuts) {
+        const { arrived, status } = this.put(t, sameNode);
         const code = await status;
         if (code !== 200 && code !== 202) {
           await delay(10);
@@ -406,12 +413,16 @@ class ClusterClients {
     return this.report(t, performance.now() - start, [], 0, 0);
   }
 
-  async openLoop(ratePerSecond: number, durationMs: number): Promise<LoadReport> {
+  async openLoop(
+    ratePerSecond: number,
+    durationMs: number,
+    sameNode: boolean,
+  ): Promise<LoadReport> {
     const t = this.tally();
     const r = await openLoop(
       ratePerSecond,
       durationMs,
-      () => this.put(t).arrived,
+      () => this.put(t, sameNode).arrived,
       () => {
         t.completed++;
       },
@@ -582,9 +593,14 @@ async function handle(cmd: ClusterCommand, clients: ClusterClients): Promise<Clu
     case "connect":
       return clients.connect(cmd.total, cmd.concurrency, cmd.timeoutMs);
     case "closed-loop":
-      return clients.closedLoop(cmd.concurrency, cmd.durationMs);
+      return clients.closedLoop(
+        cmd.concurrency,
+        cmd.durationMs,
+        cmd.sameNode === true,
+        cmd.onePerClient === true,
+      );
     case "open-loop":
-      return clients.openLoop(cmd.ratePerSecond, cmd.durationMs);
+      return clients.openLoop(cmd.ratePerSecond, cmd.durationMs, cmd.sameNode === true);
     case "arm":
       return { kind: "armed", victimClients: clients.arm(cmd.victim) };
     case "recover":

@@ -45,6 +45,8 @@ const WORKER = fileURLToPath(new URL("./cluster-worker.ts", import.meta.url));
 const START_TIMEOUT_MS = 20_000;
 const CONVERGE_TIMEOUT_MS = 20_000;
 const TAIL_MS = 20_000;
+/** Bound of the warm-up that PUTs every client once. */
+const WARM_ALL_MS = 60_000;
 const RECOVERY_TIMEOUT_MS = 40_000;
 const ADDRESSES_PER_WORKER = 2;
 const PROBE_SHARE = 0.1;
@@ -350,6 +352,25 @@ export interface ClusterLoad {
   readonly cpu: ClusterCpu;
 }
 
+interface ClusterThroughput extends ClusterLoad {
+  readonly serverAcks: number | undefined;
+  readonly acksPerNodeCpuSecond: number;
+  readonly acksPerCpuSecondWithRedis: number;
+  readonly capacityPerSecond: number;
+  /** Router requests the nodes sent per completed PUT, by op. */
+  readonly hopsPerPut: Readonly<Record<string, number>>;
+}
+
+interface ClusterLatency extends ClusterLoad {
+  readonly targetRate: number;
+  readonly probeRate: number;
+  readonly achievedRate: number;
+  readonly latencyMs: Percentiles;
+  readonly allLatencyMs: Percentiles;
+  readonly maxScheduleLagMs: number;
+  readonly clientLoopDelayP99Ms: number;
+}
+
 export interface ClusterResult {
   readonly mode: "cluster";
   readonly startedAt: string;
@@ -361,21 +382,13 @@ export interface ClusterResult {
   readonly clients: number;
   readonly perNode: readonly number[];
   readonly connect: { readonly seconds: number; readonly failed: number; readonly cpu: ClusterCpu };
-  readonly throughput: ClusterLoad & {
-    readonly serverAcks: number | undefined;
-    readonly acksPerNodeCpuSecond: number;
-    readonly acksPerCpuSecondWithRedis: number;
-    readonly capacityPerSecond: number;
-  };
-  readonly latency: ClusterLoad & {
-    readonly targetRate: number;
-    readonly probeRate: number;
-    readonly achievedRate: number;
-    readonly latencyMs: Percentiles;
-    readonly allLatencyMs: Percentiles;
-    readonly maxScheduleLagMs: number;
-    readonly clientLoopDelayP99Ms: number;
-  };
+  readonly throughput: ClusterThroughput;
+  readonly latency: ClusterLatency;
+  /**
+   * The same two phases with every PUT through the node that holds the client's socket:
+   * the same nodes, Redis and run, without the cross-node hop (the baseline of the ratios).
+   */
+  readonly sameNode: { readonly throughput: ClusterThroughput; readonly latency: ClusterLatency };
   readonly recovery: {
     readonly victim: string;
     readonly victimClients: number;
@@ -514,10 +527,16 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
           .join(" | ")}`,
       );
 
-    // Throughput: closed loops, cross-node.
-    const closedLoop = (durationMs: number) =>
+    // Throughput: closed loops, cross-node, then through the holder itself (the baseline).
+    const closedLoop = (durationMs: number, sameNode: boolean, onePerClient = false) =>
       p.run(
-        () => ({ cmd: "closed-loop", concurrency: o.putConcurrency, durationMs }),
+        () => ({
+          cmd: "closed-loop",
+          concurrency: o.putConcurrency,
+          durationMs,
+          sameNode,
+          onePerClient,
+        }),
         "load",
         durationMs + TAIL_MS,
       );
@@ -529,59 +548,99 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
           0;
       return s;
     };
-    log(`  cluster: closed-loop cross-node PUT → notification → ack for ${o.durationSeconds} s`);
-    if (o.warmupSeconds > 0) await closedLoop(o.warmupSeconds * 1000);
-    const acks0 = await serverAcks().catch(() => undefined);
-    const tpCpu = window();
-    const tpFrom = Date.now();
-    const tpReports = await closedLoop(o.durationSeconds * 1000);
-    const tpUse = tpCpu();
-    tpWindow = [tpFrom, Date.now()];
-    const acks1 = await serverAcks().catch(() => undefined);
-    const tp = totals(tpReports);
-    if (tp.completed === 0) throw new Error(`no PUT completed: ${JSON.stringify(tp.statuses)}`);
-    const throughput = {
-      ...tp,
-      cpu: tpUse,
-      serverAcks: acks0 === undefined || acks1 === undefined ? undefined : acks1 - acks0,
-      acksPerNodeCpuSecond: tp.acks / tpUse.nodeSeconds,
-      acksPerCpuSecondWithRedis: tp.acks / (tpUse.nodeSeconds + tpUse.redisSeconds),
-      capacityPerSecond: tp.completed / tpUse.wallSeconds,
+    /** Router requests sent so far by every node, by op (`edition_internal_hop_seconds`). */
+    const hops = async () => {
+      const out = new Map<string, number>();
+      for (const n of nodes) {
+        for (const [k, v] of await scrape(host, n.metricsPort)) {
+          const op = /^edition_internal_hop_seconds_count\{.*op="([^"]+)"/.exec(k)?.[1];
+          if (op !== undefined) out.set(op, (out.get(op) ?? 0) + v);
+        }
+      }
+      return out;
     };
+    const measureThroughput = async (sameNode: boolean) => {
+      if (o.warmupSeconds > 0) {
+        // One PUT per client first: each endpoint node then knows the holder of every
+        // client it is PUT through (one hop, the steady state of an app server that PUTs
+        // to a device more than once); the router requests per PUT are printed.
+        await closedLoop(WARM_ALL_MS, sameNode, true);
+        await closedLoop(o.warmupSeconds * 1000, sameNode);
+      }
+      const hops0 = await hops().catch(() => new Map<string, number>());
+      const acks0 = await serverAcks().catch(() => undefined);
+      const cpu = window();
+      const from = Date.now();
+      const reports = await closedLoop(o.durationSeconds * 1000, sameNode);
+      const use = cpu();
+      const span: [number, number] = [from, Date.now()];
+      const acks1 = await serverAcks().catch(() => undefined);
+      const hops1 = await hops().catch(() => new Map<string, number>());
+      const tp = totals(reports);
+      const hopsPerPut = Object.fromEntries(
+        [...hops1]
+          .map(([op, n]) => [op, (n - (hops0.get(op) ?? 0)) / Math.max(1, tp.completed)] as const)
+          .filter(([, x]) => x > 0),
+      );
+      if (tp.completed === 0) throw new Error(`no PUT completed: ${JSON.stringify(tp.statuses)}`);
+      const result = {
+        ...tp,
+        cpu: use,
+        serverAcks: acks0 === undefined || acks1 === undefined ? undefined : acks1 - acks0,
+        acksPerNodeCpuSecond: tp.acks / use.nodeSeconds,
+        acksPerCpuSecondWithRedis: tp.acks / (use.nodeSeconds + use.redisSeconds),
+        capacityPerSecond: tp.completed / use.wallSeconds,
+        hopsPerPut,
+      };
+      return { result, span };
+    };
+    log(`  cluster: closed-loop cross-node PUT → notification → ack for ${o.durationSeconds} s`);
+    const cross = await measureThroughput(false);
+    const throughput = cross.result;
+    tpWindow = cross.span;
+    log(`  cluster: the same, each PUT through the node holding the socket (baseline)`);
+    const sameNodeThroughput = (await measureThroughput(true)).result;
 
-    // Latency: open loop at latency-load × capacity; worker 0 is the light probe.
+    // Latency: open loop at latency-load × the cross-node capacity; worker 0 is the light
+    // probe. Then the same rate through the holder itself.
     const targetRate = throughput.capacityPerSecond * o.latencyLoad;
     const probing = o.workers > 1;
     const probeRate = probing
       ? Math.min(PROBE_MAX, Math.max(PROBE_MIN, targetRate * PROBE_SHARE))
       : targetRate;
     const loadRate = probing ? Math.max(1, (targetRate - probeRate) / (o.workers - 1)) : 0;
+    const measureLatency = async (sameNode: boolean) => {
+      const cpu = window();
+      const reports = await p.run(
+        (i) => ({
+          cmd: "open-loop",
+          ratePerSecond: i === 0 ? probeRate : loadRate,
+          durationMs: o.durationSeconds * 1000,
+          sameNode,
+        }),
+        "load",
+        o.durationSeconds * 1000 + TAIL_MS,
+      );
+      const use = cpu();
+      const lt = totals(reports);
+      return {
+        ...lt,
+        cpu: use,
+        targetRate,
+        probeRate,
+        achievedRate: lt.completed / o.durationSeconds,
+        latencyMs: percentiles(reports[0]!.latenciesMs),
+        allLatencyMs: percentiles(reports.flatMap((r) => r.latenciesMs)),
+        maxScheduleLagMs: Math.max(...reports.map((r) => r.maxScheduleLagMs)),
+        clientLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+      };
+    };
     log(
       `  cluster: open-loop cross-node PUTs at ${Math.round(targetRate)}/s for ${o.durationSeconds} s`,
     );
-    const latCpu = window();
-    const latReports = await p.run(
-      (i) => ({
-        cmd: "open-loop",
-        ratePerSecond: i === 0 ? probeRate : loadRate,
-        durationMs: o.durationSeconds * 1000,
-      }),
-      "load",
-      o.durationSeconds * 1000 + TAIL_MS,
-    );
-    const latUse = latCpu();
-    const lt = totals(latReports);
-    const latency = {
-      ...lt,
-      cpu: latUse,
-      targetRate,
-      probeRate,
-      achievedRate: lt.completed / o.durationSeconds,
-      latencyMs: percentiles(latReports[0]!.latenciesMs),
-      allLatencyMs: percentiles(latReports.flatMap((r) => r.latenciesMs)),
-      maxScheduleLagMs: Math.max(...latReports.map((r) => r.maxScheduleLagMs)),
-      clientLoopDelayP99Ms: Math.max(...latReports.map((r) => r.loopDelayP99Ms)),
-    };
+    const latency = await measureLatency(false);
+    log(`  cluster: the same rate through the node holding the socket (baseline)`);
+    const sameNodeLatency = await measureLatency(true);
 
     // Recovery: kill -9 of a node that is not the coordinator.
     const roles = await Promise.all(
@@ -660,6 +719,7 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       connect,
       throughput,
       latency,
+      sameNode: { throughput: sameNodeThroughput, latency: sameNodeLatency },
       recovery,
     };
   } finally {
@@ -700,11 +760,15 @@ export function clusterFigures(r: ClusterResult): Figure[] {
   const t = r.throughput;
   const l = r.latency;
   const rec = r.recovery;
+  const st = r.sameNode.throughput;
+  const sl = r.sameNode.latency;
   const rate = Math.round(l.targetRate);
   return [
     {
       figure: "cluster: PUT → notification → ack per node CPU-s (3 nodes)",
       node: t.acksPerNodeCpuSecond,
+      baseline: st.acksPerNodeCpuSecond,
+      ratio: t.acksPerNodeCpuSecond / st.acksPerNodeCpuSecond,
       unit: "/CPU-s",
       target: "≥ 15,000",
       met: t.acksPerNodeCpuSecond >= 15_000,
@@ -724,6 +788,8 @@ export function clusterFigures(r: ClusterResult): Figure[] {
     {
       figure: `cluster: cross-node PUT → socket p50 at ${rate}/s`,
       node: l.latencyMs.p50,
+      baseline: sl.latencyMs.p50,
+      ratio: l.latencyMs.p50 / sl.latencyMs.p50,
       unit: "ms",
       target: "",
     },
@@ -736,6 +802,8 @@ export function clusterFigures(r: ClusterResult): Figure[] {
     {
       figure: `cluster: cross-node PUT → socket p99 at ${rate}/s`,
       node: l.latencyMs.p99,
+      baseline: sl.latencyMs.p99,
+      ratio: l.latencyMs.p99 / sl.latencyMs.p99,
       unit: "ms",
       target: "≤ 10 ms",
       met: l.latencyMs.p99 <= 10,
@@ -773,7 +841,9 @@ function phases(r: ClusterResult): [string, ClusterCpu][] {
   return [
     ["connect", r.connect.cpu],
     ["throughput", r.throughput.cpu],
+    ["same-node throughput", r.sameNode.throughput.cpu],
     ["latency", r.latency.cpu],
+    ["same-node latency", r.sameNode.latency.cpu],
     ["recovery", r.recovery.cpu],
   ];
 }
@@ -807,6 +877,11 @@ export function clusterDetails(r: ClusterResult): string {
       `CPU-s nodes ${t.cpu.nodeSeconds.toFixed(2)}, Redis ${t.cpu.redisSeconds.toFixed(2)}, etcd ${t.cpu.etcdSeconds.toFixed(2)}; ` +
       `client acks ${t.acks}, server-counted acks ${t.serverAcks ?? "n/a"}; failed ${t.failed}; statuses ${JSON.stringify(t.statuses)}`,
   );
+  const perPut = (h: Readonly<Record<string, number>>) =>
+    Object.entries(h)
+      .map(([op, x]) => `${op} ${x.toFixed(2)}`)
+      .join(", ") || "none";
+  out.push(`  router requests per PUT: ${perPut(t.hopsPerPut)}`);
   const l = r.latency;
   out.push(
     `latency (cross-node): target ${Math.round(l.targetRate)}/s (${r.options.latencyLoad} × capacity), achieved ${Math.round(l.achievedRate)}/s, ` +
@@ -814,6 +889,13 @@ export function clusterDetails(r: ClusterResult): string {
   );
   out.push(`  probe (${Math.round(l.probeRate)}/s, in the table): ${ms(l.latencyMs)}`);
   out.push(`  every PUT, loaded clients included: ${ms(l.allLatencyMs)}`);
+  const st = r.sameNode.throughput;
+  const sl = r.sameNode.latency;
+  out.push(
+    `baseline, each PUT through the node holding the socket: ${st.completed} completed in ${st.cpu.wallSeconds.toFixed(1)} s, ` +
+      `${Math.round(st.acksPerNodeCpuSecond)} per node CPU-s (CPU-s nodes ${st.cpu.nodeSeconds.toFixed(2)}, Redis ${st.cpu.redisSeconds.toFixed(2)}), ` +
+      `failed ${st.failed}, router requests per PUT: ${perPut(st.hopsPerPut)}; at ${Math.round(sl.targetRate)}/s: probe ${ms(sl.latencyMs)}, failed ${sl.failed}`,
+  );
   const rec = r.recovery;
   out.push(
     `recovery: killed ${rec.victim} (not the coordinator) with ${rec.victimClients} clients; after the kill: ` +
@@ -840,7 +922,7 @@ export function clusterDetails(r: ClusterResult): string {
   for (const [name, u] of phases(r)) {
     const c = (x: number) => (x / u.wallSeconds).toFixed(2);
     out.push(
-      `  ${name.padEnd(11)} ${c(u.nodeSeconds)} / ${c(u.redisSeconds)} / ${c(u.etcdSeconds)} / ${c(u.clientSeconds)} / ${c(u.otherSeconds)}` +
+      `  ${name.padEnd(20)} ${c(u.nodeSeconds)} / ${c(u.redisSeconds)} / ${c(u.etcdSeconds)} / ${c(u.clientSeconds)} / ${c(u.otherSeconds)}` +
         (noisy(u) ? "   ← other jobs were busy: noisy" : ""),
     );
   }

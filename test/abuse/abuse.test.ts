@@ -103,8 +103,32 @@ function suite(kind: "memory" | "redis") {
     /**
      * Runs `attack` between an idle window and its own window of the well-behaved client's
      * round trips, and asserts the client kept p99 within 3× of idle and was never closed.
+     * A `repeatable` attack (fresh sockets and sources each time, nothing it leaves behind)
+     * whose window missed the bound is run once more and judged on that second run: a
+     * stall of the shared machine lands in one window, an attack that costs the node that
+     * much latency shows in both.
      */
-    async function underAttack<T>(name: string, attack: () => Promise<T>): Promise<T> {
+    async function underAttack<T>(
+      name: string,
+      attack: () => Promise<T>,
+      { repeatable = false } = {},
+    ): Promise<T> {
+      let first = "";
+      for (let attempt = 1; ; attempt++) {
+        const m = await measured(name, attack);
+        assert.equal(m.closedCode, undefined, `${name}: the well-behaved client was closed`);
+        assert.ok(m.samples >= 3, `${name}: too few round trips (${m.samples})`);
+        const within = m.attackP99 <= 3 * m.idleP99;
+        const why = `${name}: well-behaved p99 ${m.attackP99.toFixed(1)} ms > 3 × idle ${m.idleP99.toFixed(1)} ms`;
+        if (within || !repeatable || attempt >= 2) {
+          assert.ok(within, attempt > 1 ? `${why} (second run; first: ${first})` : why);
+          return m.out;
+        }
+        console.log(`# ${why}: run again`);
+        first = why;
+      }
+    }
+    async function measured<T>(name: string, attack: () => Promise<T>) {
       await good.take();
       await new Promise((r) => setTimeout(r, 1000)); // an idle window of ~200 round trips
       const idle = await good.take();
@@ -131,18 +155,13 @@ function suite(kind: "memory" | "redis") {
           `${kind} ${name}: ${ms.toFixed(0)} ms, ${during.samples.length} rtts, top ${tail}; idle top ${itail}`,
         );
       }
-      const idleP99 = Math.max(p99(idle.samples), IDLE_FLOOR_MS);
-      const attackP99 = p99(during.samples);
-      assert.equal(during.closedCode, undefined, `${name}: the well-behaved client was closed`);
-      assert.ok(
-        during.samples.length >= 3,
-        `${name}: too few round trips (${during.samples.length})`,
-      );
-      assert.ok(
-        attackP99 <= 3 * idleP99,
-        `${name}: well-behaved p99 ${attackP99.toFixed(1)} ms > 3 × idle ${idleP99.toFixed(1)} ms`,
-      );
-      return out;
+      return {
+        out,
+        closedCode: during.closedCode,
+        samples: during.samples.length,
+        idleP99: Math.max(p99(idle.samples), IDLE_FLOOR_MS),
+        attackP99: p99(during.samples),
+      };
     }
 
     it("channels per UAID are bounded at register: 401 errno 104, then close; the rest stay", async () => {
@@ -220,20 +239,24 @@ function suite(kind: "memory" | "redis") {
 
     it("huge integers and deep nesting are refused by a linear scan (1003), fast", async () => {
       const h0 = await heap();
-      const r = await underAttack("json", async () => {
-        const digits = await oneFrame(
-          t,
-          `{"messageType":"ack","updates":[{"channelID":"x","version":${"9".repeat(520_000)}}]}`,
-          source(),
-        );
-        const d = 250_000;
-        const nesting = await oneFrame(
-          t,
-          `{"messageType":"ack","v":12345678901234567890,"x":${"[".repeat(d)}${"]".repeat(d)}}`,
-          source(),
-        );
-        return { digits, nesting };
-      });
+      const r = await underAttack(
+        "json",
+        async () => {
+          const digits = await oneFrame(
+            t,
+            `{"messageType":"ack","updates":[{"channelID":"x","version":${"9".repeat(520_000)}}]}`,
+            source(),
+          );
+          const d = 250_000;
+          const nesting = await oneFrame(
+            t,
+            `{"messageType":"ack","v":12345678901234567890,"x":${"[".repeat(d)}${"]".repeat(d)}}`,
+            source(),
+          );
+          return { digits, nesting };
+        },
+        { repeatable: true },
+      );
       for (const x of [r.digits, r.nesting]) {
         assert.equal(x.closeCode, 1003);
         assert.deepEqual(x.replies, [], "no reply to an invalid frame");
@@ -242,10 +265,14 @@ function suite(kind: "memory" | "redis") {
     });
 
     it("every control message shares one rate limit: purge and hello floods are closed with 4774", async () => {
-      const r = await underAttack("control-flood", async () => ({
-        purge: await flood(t, '{"messageType":"purge"}', 500, source()),
-        hello: await flood(t, '{"messageType":"hello","uaid":"","channelIDs":[]}', 500, source()),
-      }));
+      const r = await underAttack(
+        "control-flood",
+        async () => ({
+          purge: await flood(t, '{"messageType":"purge"}', 500, source()),
+          hello: await flood(t, '{"messageType":"hello","uaid":"","channelIDs":[]}', 500, source()),
+        }),
+        { repeatable: true },
+      );
       for (const x of [r.purge, r.hello]) {
         assert.equal(x.closeCode, 4774, JSON.stringify(x.errors));
         assert.ok(x.errors.length === 1 && x.errors[0]!.status === 401, JSON.stringify(x.errors));
@@ -297,11 +324,15 @@ function suite(kind: "memory" | "redis") {
     });
 
     it("an oversized frame is refused with 1009 and no reply", async () => {
-      const r = await underAttack("oversize", async () => ({
-        over: await oneFrame(t, bigObject(600 * 1024), source()),
-        justOver: await oneFrame(t, bigObject(512 * 1024 + 1), source()),
-        limit: await oneFrame(t, bigObject(512 * 1024), source()),
-      }));
+      const r = await underAttack(
+        "oversize",
+        async () => ({
+          over: await oneFrame(t, bigObject(600 * 1024), source()),
+          justOver: await oneFrame(t, bigObject(512 * 1024 + 1), source()),
+          limit: await oneFrame(t, bigObject(512 * 1024), source()),
+        }),
+        { repeatable: true },
+      );
       assert.equal(r.over.closeCode, 1009);
       assert.equal(r.justOver.closeCode, 1009);
       // Exactly the limit is a frame like any other (a ping here: answered `{}` twice).

@@ -34,7 +34,7 @@ import type { BenchOptions } from "./options.js";
 import { cpuSeconds } from "./proc-stats.js";
 import { type ProfileBreakdown, profileBreakdown } from "./profile.js";
 import type { Figure } from "./report.js";
-import { scrape } from "./server-metrics.js";
+import { histogramQuantiles, scrape } from "./server-metrics.js";
 import { SourceAddresses } from "./source-addresses.js";
 import { type Percentiles, percentiles } from "./stats.js";
 import { totals } from "./throughput.js";
@@ -369,7 +369,26 @@ interface ClusterLatency extends ClusterLoad {
   readonly allLatencyMs: Percentiles;
   readonly maxScheduleLagMs: number;
   readonly clientLoopDelayP99Ms: number;
+  /**
+   * The nodes' own histograms over the phase (every PUT, summed over the nodes; bucket
+   * upper bounds): where a client-seen tail was spent, or that it was not spent in a node.
+   */
+  readonly serverSideMs: Readonly<Record<string, ServerQuantiles>>;
 }
+
+interface ServerQuantiles {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** The node histograms the latency phases report (label → series and label match). */
+const SERVER_SIDE: readonly (readonly [string, string, Readonly<Record<string, string>>])[] = [
+  ["PUT → socket (endpoint node, hop included)", "edition_put_to_socket_seconds", {}],
+  ["store save_pending", "edition_store_operation_seconds", { operation: "save_pending" }],
+  ["router route", "edition_internal_hop_seconds", { op: "route" }],
+  ["router deliver", "edition_internal_hop_seconds", { op: "deliver" }],
+];
 
 export interface ClusterResult {
   readonly mode: "cluster";
@@ -609,7 +628,9 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       ? Math.min(PROBE_MAX, Math.max(PROBE_MIN, targetRate * PROBE_SHARE))
       : targetRate;
     const loadRate = probing ? Math.max(1, (targetRate - probeRate) / (o.workers - 1)) : 0;
+    const scrapeAll = () => Promise.all(nodes.map((n) => scrape(host, n.metricsPort)));
     const measureLatency = async (sameNode: boolean) => {
+      const before = await scrapeAll();
       const cpu = window();
       const reports = await p.run(
         (i) => ({
@@ -622,6 +643,17 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
         o.durationSeconds * 1000 + TAIL_MS,
       );
       const use = cpu();
+      const after = await scrapeAll();
+      const serverSideMs: Record<string, ServerQuantiles> = {};
+      for (const [label, name, match] of SERVER_SIDE) {
+        const q = histogramQuantiles(before, after, name, [0.5, 0.99], match);
+        if (q === undefined) continue;
+        serverSideMs[label] = {
+          count: q.count,
+          p50: q.upperBounds[0]! * 1000,
+          p99: q.upperBounds[1]! * 1000,
+        };
+      }
       const lt = totals(reports);
       return {
         ...lt,
@@ -633,6 +665,7 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
         allLatencyMs: percentiles(reports.flatMap((r) => r.latenciesMs)),
         maxScheduleLagMs: Math.max(...reports.map((r) => r.maxScheduleLagMs)),
         clientLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+        serverSideMs,
       };
     };
     log(
@@ -861,6 +894,16 @@ export function clusterNoiseWarning(r: ClusterResult): string {
   );
 }
 
+/** `label p50 ≤ x, p99 ≤ y ms (n)` per node histogram (bucket upper bounds). */
+function serverSide(h: Readonly<Record<string, ServerQuantiles>>): string {
+  const bound = (v: number) => (Number.isFinite(v) ? `≤ ${v}` : "> 2500");
+  return (
+    Object.entries(h)
+      .map(([k, q]) => `${k} p50 ${bound(q.p50)}, p99 ${bound(q.p99)} ms (${q.count})`)
+      .join("; ") || "none"
+  );
+}
+
 export function clusterDetails(r: ClusterResult): string {
   const out: string[] = [];
   const ms = (p: Percentiles) =>
@@ -889,6 +932,7 @@ export function clusterDetails(r: ClusterResult): string {
   );
   out.push(`  probe (${Math.round(l.probeRate)}/s, in the table): ${ms(l.latencyMs)}`);
   out.push(`  every PUT, loaded clients included: ${ms(l.allLatencyMs)}`);
+  out.push(`  nodes' histograms: ${serverSide(l.serverSideMs)}`);
   const st = r.sameNode.throughput;
   const sl = r.sameNode.latency;
   out.push(
@@ -896,6 +940,7 @@ export function clusterDetails(r: ClusterResult): string {
       `${Math.round(st.acksPerNodeCpuSecond)} per node CPU-s (CPU-s nodes ${st.cpu.nodeSeconds.toFixed(2)}, Redis ${st.cpu.redisSeconds.toFixed(2)}), ` +
       `failed ${st.failed}, router requests per PUT: ${perPut(st.hopsPerPut)}; at ${Math.round(sl.targetRate)}/s: probe ${ms(sl.latencyMs)}, failed ${sl.failed}`,
   );
+  out.push(`  nodes' histograms: ${serverSide(sl.serverSideMs)}`);
   const rec = r.recovery;
   out.push(
     `recovery: killed ${rec.victim} (not the coordinator) with ${rec.victimClients} clients; after the kill: ` +

@@ -39,30 +39,50 @@ export function sample(s: Samples, key: string): number | undefined {
 
 /**
  * Quantiles of a Prometheus histogram over a window (`after` − `before`), as the upper
- * bound of the bucket each falls in (so "≤ 1 ms" reads as 1). Undefined when the series
- * is absent or empty.
+ * bound of the bucket each falls in (so "≤ 1 ms" reads as 1). `before`/`after` may be one
+ * scrape or one per node (the nodes' buckets are summed); `match` keeps the series whose
+ * labels include it (`{ op: "route" }`). Undefined when the series is absent or empty.
  */
 export function histogramQuantiles(
-  before: Samples,
-  after: Samples,
+  before: Samples | readonly Samples[],
+  after: Samples | readonly Samples[],
   name: string,
   quantiles: readonly number[],
+  match: Readonly<Record<string, string>> = {},
 ): { readonly count: number; readonly upperBounds: readonly number[] } | undefined {
-  const buckets: { le: number; n: number }[] = [];
-  const prefix = `${name}_bucket{le="`;
-  for (const [key, v] of after) {
-    if (!key.startsWith(prefix)) continue;
-    const le = key.slice(prefix.length, key.indexOf('"', prefix.length));
-    buckets.push({
-      le: le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le),
-      n: v - (before.get(key) ?? 0),
-    });
-  }
-  buckets.sort((a, b) => a.le - b.le);
+  const was = bucketCounts(before, name, match);
+  const buckets = [...bucketCounts(after, name, match)]
+    .map(([le, n]) => ({ le, n: n - (was.get(le) ?? 0) }))
+    .sort((a, b) => a.le - b.le);
   const count = buckets[buckets.length - 1]?.n ?? 0;
   if (count <= 0) return undefined;
   return {
     count,
     upperBounds: quantiles.map((q) => buckets.find((b) => b.n >= q * count)?.le ?? Number.NaN),
   };
+}
+
+/** Cumulative count per bucket bound (`le`) of the matching series, summed over the scrapes. */
+function bucketCounts(
+  scrapes: Samples | readonly Samples[],
+  name: string,
+  match: Readonly<Record<string, string>>,
+): Map<number, number> {
+  const out = new Map<number, number>();
+  const prefix = `${name}_bucket{`;
+  const wanted = Object.entries(match).map(([k, v]) => `${k}="${v}"`);
+  const list: readonly Samples[] =
+    scrapes instanceof Map ? [scrapes] : (scrapes as readonly Samples[]);
+  for (const s of list) {
+    for (const [key, v] of s) {
+      if (!key.startsWith(prefix)) continue;
+      const labels = key.slice(prefix.length, -1).split(",");
+      if (!wanted.every((w) => labels.includes(w))) continue;
+      const le = labels.find((l) => l.startsWith("le="))?.slice(4, -1);
+      if (le === undefined) continue;
+      const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le);
+      out.set(bound, (out.get(bound) ?? 0) + v);
+    }
+  }
+  return out;
 }

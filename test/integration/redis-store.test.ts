@@ -208,6 +208,83 @@ describe("RedisStore on standalone Redis", () => {
     assert.deepEqual(await store.pending(uaid), [{ channelID: ch, version: 2n }]);
   });
 
+  it("sees a save in a read issued right after it, and an unregister issued after a save wins", async () => {
+    const ch = id();
+    const uaid = await registered(ch);
+    const [saved, read] = await Promise.all([
+      store.savePending(uaid, ch, ch, 1n, DAY),
+      store.pending(uaid),
+    ]);
+    assert.equal(saved, "stored");
+    assert.deepEqual(read, [{ channelID: ch, version: 1n }]);
+    const [again] = await Promise.all([
+      store.savePending(uaid, ch, ch, 2n, DAY),
+      store.unregister(uaid, ch),
+    ]);
+    assert.equal(again, "stored");
+    assert.deepEqual(await store.pending(uaid), []);
+  });
+
+  it("sends the saves and acks of many UAIDs made together as a few script calls, each with its own outcome", async () => {
+    const n = 300;
+    const channels = Array.from({ length: n }, id);
+    const uaids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      // Every third UAID is unknown (gone), every third knows another channel only.
+      const uaid = id();
+      if (i % 3 === 1) await store.register(uaid, channels[i]!);
+      if (i % 3 === 2) await store.register(uaid, id());
+      uaids.push(uaid);
+    }
+    const expected = (i: number) => ["gone", "stored", "unregistered"][i % 3];
+    const before = await scriptCalls();
+    const outcomes = await Promise.all(
+      uaids.map((u, i) => store.savePending(u, channels[i]!, channels[i]!, BigInt(i), DAY)),
+    );
+    const saveCalls = (await scriptCalls()) - before;
+    assert.deepEqual(
+      outcomes,
+      uaids.map((_, i) => expected(i)),
+    );
+    // 300 operations: 3 calls of at most 128 (one more if Redis asked for the script).
+    assert.ok(saveCalls >= 3 && saveCalls <= 4, `${saveCalls} script calls for ${n} saves`);
+    const stored = uaids.filter((_, i) => expected(i) === "stored");
+    for (const u of stored.slice(0, 5)) assert.equal((await store.pending(u)).length, 1);
+
+    const beforeAcks = await scriptCalls();
+    // Acked at the stored version, and one version too low for every other UAID.
+    await Promise.all(
+      uaids.map((u, i) =>
+        store.ack(u, [{ channel: channels[i]!, version: BigInt(i) - (i % 2 === 0 ? 0n : 1n) }]),
+      ),
+    );
+    const ackCalls = (await scriptCalls()) - beforeAcks;
+    assert.ok(ackCalls >= 3 && ackCalls <= 4, `${ackCalls} script calls for ${n} acks`);
+    for (let i = 0; i < n; i++) {
+      if (expected(i) !== "stored") continue;
+      const left = await store.pending(uaids[i]!);
+      assert.equal(left.length, i % 2 === 0 ? 0 : 1, `UAID ${i}`);
+    }
+  });
+
+  it("fails only the operation whose keys are broken, not the others sent with it", async () => {
+    const [a, b] = [id(), id()];
+    const good = await registered(a);
+    const broken = await registered(b);
+    await raw("SET", keysOf("edition:", broken).pending, "not a hash");
+    const [ok, bad, ack] = await Promise.allSettled([
+      store.savePending(good, a, a, 1n, DAY),
+      store.savePending(broken, b, b, 1n, DAY),
+      store.ack(broken, [{ channel: b, version: 1n }]),
+    ]);
+    assert.deepEqual(ok, { status: "fulfilled", value: "stored" });
+    assert.equal(bad.status, "rejected");
+    assert.ok(bad.status === "rejected" && bad.reason instanceof StoreError, String(bad));
+    assert.match(String((bad as PromiseRejectedResult).reason), /WRONGTYPE/);
+    assert.equal(ack.status, "rejected");
+    assert.deepEqual(await store.pending(good), [{ channelID: a, version: 1n }]);
+  });
+
   it("gives the pending key an EXPIRE that a shorter TTL never shortens; registrations expire after inactivity (default 60 days)", async () => {
     const [a, b] = [id(), id()];
     const uaid = await registered(a, b);
@@ -283,6 +360,14 @@ describe("RedisStore on standalone Redis", () => {
       await other.close();
     }
   });
+
+  /** Script calls Redis has run so far (EVALSHA and EVAL). */
+  async function scriptCalls(): Promise<number> {
+    const stats = await raw("INFO", "commandstats");
+    let calls = 0;
+    for (const m of stats.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)) calls += Number(m[1]);
+    return calls;
+  }
 
   async function registered(...channels: string[]): Promise<string> {
     const uaid = id();

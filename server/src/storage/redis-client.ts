@@ -49,6 +49,11 @@ interface CommonOptions {
    * client CPU and latency when calls come one at a time.
    */
   readonly autoPipelining?: boolean;
+  /**
+   * Saves and acks made in the same event-loop turn go to Redis as one script call
+   * (`redis-batch.ts`; default on). Standalone and Sentinel only: ignored in a cluster.
+   */
+  readonly batching?: boolean;
 }
 
 export type RedisStoreOptions = CommonOptions &

@@ -5,21 +5,28 @@
  */
 
 /**
- * KEYS: registrations, pending. ARGV: channel, encoded value, ttl ms.
+ * Stores one update: (registrations, pending, channel, encoded value, ttl ms).
  * Returns "stored" | "unregistered" | "gone". The key EXPIRE is only ever raised, to the
  * longest TTL the key has held (at least 1 ms, since PEXPIRE 0 would delete the other
  * channels' updates), so it never cuts a newer update short.
  */
-const SAVE_PENDING = `
-if redis.call("HEXISTS", KEYS[1], ARGV[1]) == 0 then
-  if redis.call("EXISTS", KEYS[1]) == 0 then return "gone" end
-  return "unregistered"
+const SAVE_FUNCTION = `
+local function save_pending(registrations, pending, channel, value, ttl_ms)
+  if redis.call("HEXISTS", registrations, channel) == 0 then
+    if redis.call("EXISTS", registrations) == 0 then return "gone" end
+    return "unregistered"
+  end
+  redis.call("HSET", pending, channel, value)
+  local ttl = tonumber(ttl_ms)
+  if ttl < 1 then ttl = 1 end
+  if redis.call("PTTL", pending) < ttl then redis.call("PEXPIRE", pending, ttl) end
+  return "stored"
 end
-redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
-local ttl = tonumber(ARGV[3])
-if ttl < 1 then ttl = 1 end
-if redis.call("PTTL", KEYS[2]) < ttl then redis.call("PEXPIRE", KEYS[2], ttl) end
-return "stored"
+`;
+
+/** KEYS: registrations, pending. ARGV: channel, encoded value, ttl ms. See `SAVE_FUNCTION`. */
+const SAVE_PENDING = `${SAVE_FUNCTION}
+return save_pending(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 `;
 
 /**
@@ -73,13 +80,13 @@ return "registered"
 `;
 
 /**
- * KEYS: pending. ARGV: channel, version, channel, version… Deletes each update whose
- * version ≤ the acked one; returns how many. Versions are u64 decimal strings: Lua numbers
- * are doubles (exact only to 2^53), and Lua's string `<` follows the server's locale, so
- * compare by length, then byte by byte.
+ * Acks `count` (channel, version) pairs of `args`, from index `from`, on `pending`: deletes
+ * each update whose version ≤ the acked one; returns how many. Versions are u64 decimal
+ * strings: Lua numbers are doubles (exact only to 2^53), and Lua's string `<` follows the
+ * server's locale, so compare by length, then byte by byte.
  */
-const ACK = `
-local function le(a, b)
+const ACK_FUNCTION = `
+local function version_le(a, b)
   if #a ~= #b then return #a < #b end
   for i = 1, #a do
     local x, y = string.byte(a, i), string.byte(b, i)
@@ -87,14 +94,53 @@ local function le(a, b)
   end
   return true
 end
-local n = 0
-for i = 1, #ARGV, 2 do
-  local v = redis.call("HGET", KEYS[1], ARGV[i])
-  if v and le(string.match(v, "^%d+:(%d+):"), ARGV[i + 1]) then
-    n = n + redis.call("HDEL", KEYS[1], ARGV[i])
+local function ack(pending, args, from, count)
+  local n = 0
+  for i = from, from + 2 * count - 1, 2 do
+    local v = redis.call("HGET", pending, args[i])
+    if v and version_le(string.match(v, "^%d+:(%d+):"), args[i + 1]) then
+      n = n + redis.call("HDEL", pending, args[i])
+    end
+  end
+  return n
+end
+`;
+
+/** KEYS: pending. ARGV: channel, version, channel, version… See `ACK_FUNCTION`. */
+const ACK = `${ACK_FUNCTION}
+return ack(KEYS[1], ARGV, 1, #ARGV / 2)
+`;
+
+/**
+ * Saves and acks of many UAIDs in one call (`redis-batch.ts`), applied in order, each as if
+ * it were its own script. KEYS: registrations, pending of each operation. ARGV: per
+ * operation either `s`, channel, encoded value, ttl ms, or `a`, pair count, channel,
+ * version, …. Returns one entry per operation: a save's outcome, an ack's count, or
+ * `error:<message>` for an operation that failed (the others still apply, as they would
+ * have as separate scripts).
+ */
+const BATCH = `${SAVE_FUNCTION}${ACK_FUNCTION}
+local out = {}
+local a = 1
+for op = 1, #KEYS / 2 do
+  local registrations, pending = KEYS[2 * op - 1], KEYS[2 * op]
+  local ok, r
+  if ARGV[a] == "s" then
+    ok, r = pcall(save_pending, registrations, pending, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+    a = a + 4
+  else
+    local count = tonumber(ARGV[a + 1])
+    ok, r = pcall(ack, pending, ARGV, a + 2, count)
+    a = a + 2 + 2 * count
+  end
+  if ok then
+    out[op] = r
+  else
+    if type(r) == "table" then r = r.err end
+    out[op] = "error:" .. tostring(r)
   end
 end
-return n
+return out
 `;
 
 /** KEYS: registrations, pending. ARGV: channel. Removes both, so no orphan update remains. */
@@ -111,6 +157,8 @@ export const SCRIPTS = {
   editionRegister: { lua: REGISTER, numberOfKeys: 1 },
   editionAck: { lua: ACK, numberOfKeys: 1 },
   editionUnregister: { lua: UNREGISTER, numberOfKeys: 2 },
+  // The key count varies: the first argument of the call.
+  editionBatch: { lua: BATCH },
 } as const;
 
 /** The commands `SCRIPTS` adds to a client (ioredis defines them at run time). */
@@ -137,4 +185,5 @@ export interface StoreScripts {
   ): Promise<string>;
   editionAck(pending: string, ...channelVersionPairs: string[]): Promise<number>;
   editionUnregister(registrations: string, pending: string, channel: string): Promise<number>;
+  editionBatch(numberOfKeys: number, ...keysThenArgs: string[]): Promise<(string | number)[]>;
 }

@@ -3,7 +3,8 @@
  * standalone, Sentinel or Cluster, through ioredis. Key layout: `redis-schema.ts`; scripts:
  * `redis-scripts.ts`; connection and failure policy: `redis-client.ts`.
  *
- * Every operation is one round trip (a single command or a Lua script on the UAID's slot),
+ * Every operation is one round trip (a single command or a Lua script on the UAID's slot;
+ * on a single Redis, saves and acks share one script call with others, `redis-batch.ts`),
  * and every failure — Redis down, stalled, failing over, or this store closed — rejects
  * with `StoreError`, fast: nothing waits for Redis to come back. The client reconnects in
  * the background, so the same store works again once Redis does.
@@ -18,6 +19,7 @@
  * durability (`replication.ts`) waits for before a PUT's "stored".
  */
 import { Cluster } from "ioredis";
+import { RedisBatch } from "./redis-batch.js";
 import {
   closeClient,
   createClient,
@@ -79,8 +81,15 @@ export class RedisStore implements MessageStore {
       Math.ceil((options.uaidTtlSeconds ?? 60 * 24 * 3600) * 1000),
       redisRunner(options),
       confirmed,
+      options.batching ?? true,
     );
   }
+
+  /**
+   * Saves and acks collected per event-loop turn and sent as one script call
+   * (`redis-batch.ts`); absent in a Redis Cluster, where one script can't span UAIDs.
+   */
+  private readonly batch: RedisBatch | undefined;
 
   private constructor(
     private readonly client: StoreClient,
@@ -90,8 +99,25 @@ export class RedisStore implements MessageStore {
     private readonly ttlMs: number,
     private readonly run: RedisRun,
     /** `global` durability: PUTs are written there and confirmed by a remote replica. */
-    private readonly confirmed?: ConfirmedWrites,
-  ) {}
+    private readonly confirmed: ConfirmedWrites | undefined,
+    batching: boolean,
+  ) {
+    this.batch =
+      batching && !(client instanceof Cluster)
+        ? new RedisBatch((n, keysThenArgs) =>
+            this.run(() => client.editionBatch(n, ...keysThenArgs)),
+          )
+        : undefined;
+  }
+
+  /**
+   * Runs a command that is not batched, after sending what the batch holds: commands reach
+   * Redis in the order they were issued.
+   */
+  private direct<T>(call: () => Promise<T>): Promise<T> {
+    this.batch?.flush();
+    return this.run(call);
+  }
 
   /**
    * Whether a record exists for `uaid`, without touching it: a read, so it works on a
@@ -99,7 +125,7 @@ export class RedisStore implements MessageStore {
    */
   async knows(uaid: string): Promise<boolean> {
     const k = keysOf(this.prefix, uaid);
-    return (await this.run(() => this.client.exists(k.registrations))) === 1;
+    return (await this.direct(() => this.client.exists(k.registrations))) === 1;
   }
 
   /**
@@ -108,26 +134,26 @@ export class RedisStore implements MessageStore {
    */
   async hasUser(uaid: string): Promise<boolean> {
     const k = keysOf(this.prefix, uaid);
-    return (await this.run(() => this.client.pexpire(k.registrations, this.ttlMs))) === 1;
+    return (await this.direct(() => this.client.pexpire(k.registrations, this.ttlMs))) === 1;
   }
 
   /** Creates the record for `uaid` (zero channels) if absent; an existing one is kept. */
   async addUser(uaid: string): Promise<void> {
     const k = keysOf(this.prefix, uaid);
-    await this.run(() => this.client.editionAddUser(k.registrations, k.pending, this.ttlMs));
+    await this.direct(() => this.client.editionAddUser(k.registrations, k.pending, this.ttlMs));
   }
 
   /** Removes `uaid`'s registrations and pending updates in one command (same slot). */
   async dropUser(uaid: string): Promise<void> {
     const k = keysOf(this.prefix, uaid);
-    await this.run(() => this.client.del(k.registrations, k.pending));
+    await this.direct(() => this.client.del(k.registrations, k.pending));
   }
 
   /** Registers `channel` (idempotent, bounded by `maxChannels`), creating the UAID record if absent. */
   async register(uaid: string, channel: string, maxChannels = Infinity): Promise<RegisterOutcome> {
     const k = keysOf(this.prefix, uaid);
     const max = Number.isFinite(maxChannels) ? maxChannels : Number.MAX_SAFE_INTEGER;
-    const r = await this.run(() =>
+    const r = await this.direct(() =>
       this.client.editionRegister(k.registrations, channel, max, this.ttlMs),
     );
     if (r === "registered" || r === "full") return r;
@@ -137,13 +163,13 @@ export class RedisStore implements MessageStore {
   /** Removes the registration and any pending update of `channel`, atomically (idempotent). */
   async unregister(uaid: string, channel: string): Promise<void> {
     const k = keysOf(this.prefix, uaid);
-    await this.run(() => this.client.editionUnregister(k.registrations, k.pending, channel));
+    await this.direct(() => this.client.editionUnregister(k.registrations, k.pending, channel));
   }
 
   /** Number of channels registered for `uaid` (0 when unknown). */
   async channelCount(uaid: string): Promise<number> {
     const k = keysOf(this.prefix, uaid);
-    const fields = await this.run(() => this.client.hlen(k.registrations));
+    const fields = await this.direct(() => this.client.hlen(k.registrations));
     return Math.max(0, fields - 1); // minus the marker
   }
 
@@ -164,10 +190,16 @@ export class RedisStore implements MessageStore {
     const k = keysOf(this.prefix, uaid);
     const ttlMs = Math.max(0, Math.ceil(ttlSeconds * 1000));
     const value = encodePending(this.now() + ttlMs, version, channelID, stamp);
-    const client = this.confirmed?.client ?? this.client;
-    const outcome = await this.run(() =>
-      client.editionSavePending(k.registrations, k.pending, channel, value, ttlMs),
-    );
+    const confirmed = this.confirmed;
+    const outcome = confirmed
+      ? await this.run(() =>
+          confirmed.client.editionSavePending(k.registrations, k.pending, channel, value, ttlMs),
+        )
+      : this.batch
+        ? await this.batch.save(k, channel, value, ttlMs)
+        : await this.run(() =>
+            this.client.editionSavePending(k.registrations, k.pending, channel, value, ttlMs),
+          );
     // `global`: stored is only reported once a replica in another region has it.
     if (outcome === "stored") await this.confirmed?.confirm();
     if (outcome === "stored" || outcome === "unregistered" || outcome === "gone") return outcome;
@@ -184,7 +216,7 @@ export class RedisStore implements MessageStore {
     let cursor = "0";
     for (let page = 0; page < MAX_PENDING_PAGES; page++) {
       const c = cursor;
-      const r = await this.run(() =>
+      const r = await this.direct(() =>
         this.client.editionPendingPage(k.pending, this.now(), c, PENDING_PAGE),
       );
       for (let i = 1; i + 1 < r.length; i += 2) byChannel.set(r[i]!, r[i + 1]!);
@@ -203,7 +235,8 @@ export class RedisStore implements MessageStore {
     const k = keysOf(this.prefix, uaid);
     const args: string[] = [];
     for (const u of updates) args.push(u.channel, versionString(u.version));
-    await this.run(() => this.client.editionAck(k.pending, ...args));
+    if (this.batch) await this.batch.ack(k, args);
+    else await this.run(() => this.client.editionAck(k.pending, ...args));
   }
 
   /**
@@ -234,6 +267,7 @@ export class RedisStore implements MessageStore {
    * left (a reconnect in progress). Never rejects; later calls reject with StoreError.
    */
   async close(): Promise<void> {
+    this.batch?.flush();
     await Promise.all([closeClient(this.client), this.confirmed?.close()]);
   }
 }

@@ -2,12 +2,12 @@
  * Saves and acks of many UAIDs sent to Redis as one script call (`BATCH` in
  * `redis-scripts.ts`) instead of one call each. Every PUT costs a save and, once the device
  * acks, an ack: two commands, each with its own ioredis command object, reply and
- * promise on the node and its own script run in Redis. Calls are collected while a batch
- * is on its way (group commit): the first call when none is sent at the end of the
- * event-loop turn (`setImmediate`, where ioredis's auto-pipelining would have written it
- * anyway); calls made while a batch waits for its reply go together as soon as it returns.
- * Under load batches grow by themselves, and Redis (with `appendfsync always`, one fsync
- * per batch of writes it reads) does less too; idle, nothing waits longer than it did.
+ * promise on the node and its own script run in Redis. So calls are grouped (group
+ * commit): a call made while no batch is in flight goes at the end of the event-loop turn
+ * (`setImmediate`, where ioredis's auto-pipelining would have written it anyway); calls
+ * made while a batch waits for its reply go together as soon as that reply is in. Under
+ * load batches grow by themselves; idle, a call waits one more event-loop turn at most
+ * (ioredis then writes it at the end of the next one).
  *
  * Order is kept: any other command on the same connection first sends what is collected
  * (`flush`), so commands reach Redis in exactly the order they were issued, and within a

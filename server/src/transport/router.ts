@@ -377,8 +377,13 @@ class PeerConnection {
   private readonly inflight = new Map<number, Inflight>();
   private nextId = 1;
   private failedAt = 0;
-  /** When the current connection last delivered anything (nonce or reply). */
-  private heardAt = 0;
+  /**
+   * Frames (nonce or replies) the current connection has delivered. A count, not a time:
+   * a request's timer runs on the event loop's cached clock, which may have started before
+   * the last frame was read in the same turn, so "heard within the last timeout" by
+   * `Date.now()` could keep a silent connection (CI saw that once).
+   */
+  private heard = 0;
 
   constructor(
     private readonly address: string,
@@ -417,6 +422,7 @@ class PeerConnection {
     }
     return new Promise<PresenceReply>((resolve, reject) => {
       const socket = this.socket;
+      const heardBefore = this.heard;
       const timer = setTimeout(() => {
         this.inflight.delete(id);
         reject(new RouterUnreachable(`${this.address}: timeout`));
@@ -425,7 +431,7 @@ class PeerConnection {
         // for many minutes). Later requests go on a new connection, which resolves the
         // address again (a pod replaced under the same name has a new IP); requests still
         // in flight on this one may yet be answered (a slow peer), or time out.
-        if (socket !== undefined && Date.now() - this.heardAt >= this.limits.requestTimeoutMs) {
+        if (socket !== undefined && this.socket === socket && this.heard === heardBefore) {
           this.retire(socket);
         }
       }, this.limits.requestTimeoutMs);
@@ -459,7 +465,7 @@ class PeerConnection {
     let ready = false;
     let secured = this.tls === undefined;
     if (!secured) socket.once("secureConnect", () => (secured = true));
-    this.heardAt = Date.now();
+    this.heard = 0;
     const nonceC = randomBytes(NONCE_BYTES);
     socket.write(this.wire.encode({ t: "hello", nonce: nonceC }));
     const refuse = () => {
@@ -467,7 +473,7 @@ class PeerConnection {
       socket.destroy();
     };
     const onFrame = (f: RouterFrame): boolean => {
-      if (this.socket === socket) this.heardAt = Date.now();
+      if (this.socket === socket) this.heard++;
       if (!ready) {
         if (
           f.t !== "challenge" ||

@@ -185,6 +185,9 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
   // The PUT stream: versions increase per channel; one PUT in 8 goes to the wrong region.
   let version = 0n;
   const accepted = new Map<Device, bigint[]>();
+  /** How each accepted version was accepted, to name a lost one (status, region, when). */
+  const how = new Map<bigint, string>();
+  let lostAt = 0;
   const latency: number[] = [];
   const statuses = new Map<number, number>();
   let forwardedOk = 0;
@@ -210,6 +213,8 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
           latency.push(performance.now() - started);
         if (cross) forwardedOk++;
         accepted.set(d, [...(accepted.get(d) ?? []), v]);
+        const when = lostAt === 0 ? "before the loss" : `${Date.now() - lostAt} ms after the loss`;
+        how.set(v, `${r.status} from ${region}${cross ? " (forwarded)" : ""}, ${when}`);
       }
     }
   };
@@ -219,7 +224,7 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
 
   // Lose region a.
   const storedBefore = sleepers.reduce((n, d) => n + (accepted.get(d)?.length ?? 0), 0);
-  const lostAt = Date.now();
+  lostAt = Date.now();
   await regions.kill("a");
   for (const d of sleepers) d.asleep = false;
   const aDevices = devices.filter((d) => d.home === "a");
@@ -246,6 +251,16 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
   const end = Date.now() + 10_000;
   while (lost() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   const lostCount = lost();
+  const lostDetails = devices
+    .flatMap((d) =>
+      (accepted.get(d) ?? [])
+        .filter((v) => v > d.received)
+        .map(
+          (v) =>
+            `v${v} for a device of ${d.home}${sleepers.includes(d) ? " offline before the loss" : ""} (received v${d.received}): ${how.get(v)}`,
+        ),
+    )
+    .slice(0, 10);
   const acceptedCount = [...accepted.values()].reduce((n, v) => n + v.length, 0);
 
   // Region a comes back: data handed back, clients sent home at the drain rate.
@@ -320,7 +335,8 @@ async function scenario(durability: "global" | "region", t: { after(fn: () => un
     "one failover, one promotion, one hand-back",
   );
   assert.ok(forwardedOk > 0, "PUTs sent to the wrong region were forwarded and accepted");
-  if (durability === "global") assert.equal(lostCount, 0, "no 2xx-accepted update lost");
+  if (durability === "global")
+    assert.equal(lostCount, 0, `no 2xx-accepted update lost:\n${lostDetails.join("\n")}`);
 }
 
 describe("a whole region lost", { timeout: 240_000 }, () => {

@@ -285,6 +285,45 @@ describe("RedisStore on standalone Redis", () => {
     assert.deepEqual(await store.pending(good), [{ channelID: a, version: 1n }]);
   });
 
+  it("fails a whole batch on a read-only replica with Redis's READONLY error, writing nothing", async (t) => {
+    const own = await startRedis();
+    t.after(() => own.dispose());
+    const s = await RedisStore.open({ mode: "standalone", url: own.url });
+    t.after(() => s.close());
+    const [a, b] = [id(), id()];
+    await s.register(a, a);
+    await s.register(b, b);
+    const storeConnections = async () =>
+      (await redisCommand(own.port, ["CLIENT", "LIST"]))
+        .split("\n")
+        .filter((l) => l.startsWith("id=") && !l.includes("cmd=client|list"))
+        .map((l) => l.split(" ")[0]!);
+    const before = await storeConnections();
+    // A demoted master: read-only while it looks for its (absent) new master.
+    await redisCommand(own.port, ["REPLICAOF", "127.0.0.1", "1"]);
+    try {
+      const r = await Promise.allSettled([
+        s.savePending(a, a, a, 1n, DAY),
+        s.savePending(b, b, b, 1n, DAY),
+        s.ack(a, [{ channel: a, version: 1n }]),
+      ]);
+      for (const x of r) {
+        assert.ok(x.status === "rejected" && x.reason instanceof StoreError, String(x.status));
+        assert.match(String(x.reason), /READONLY/);
+      }
+      // ioredis saw the READONLY reply and reconnected (to find the current master).
+      await until(
+        async () => !(await storeConnections()).some((c) => before.includes(c)),
+        5000,
+        "the store to reconnect after READONLY",
+      );
+    } finally {
+      await redisCommand(own.port, ["REPLICAOF", "NO", "ONE"]);
+    }
+    const pending = await redisCommand(own.port, ["EXISTS", keysOf("edition:", a).pending]);
+    assert.equal(pending, "0");
+  });
+
   it("gives the pending key an EXPIRE that a shorter TTL never shortens; registrations expire after inactivity (default 60 days)", async () => {
     const [a, b] = [id(), id()];
     const uaid = await registered(a, b);

@@ -11,9 +11,10 @@
  *
  * Order is kept: any other command on the same connection first sends what is collected
  * (`flush`), so commands reach Redis in exactly the order they were issued, and within a
- * batch the script applies them in that order. Each operation succeeds or fails on its own,
- * as it would have as a separate script; a failure of the whole call (Redis down, a reply
- * timeout) fails every operation in it, with the same `StoreError` each would have had.
+ * batch the script applies them in that order. An operation on a key of the wrong type
+ * fails on its own, as it would have as a separate script; a failure of the whole call
+ * (Redis down, a reply timeout, a read-only replica) fails every operation in it, with the
+ * same `StoreError` each would have had.
  *
  * Bounded: at most `maxOperations` are collected; the next one sends them at once, whatever
  * is in flight; a batch whose reply never comes fails at the client's reply timeout.

@@ -116,8 +116,11 @@ return ack(KEYS[1], ARGV, 1, #ARGV / 2)
  * it were its own script. KEYS: registrations, pending of each operation. ARGV: per
  * operation either `s`, channel, encoded value, ttl ms, or `a`, pair count, channel,
  * version, …. Returns one entry per operation: a save's outcome, an ack's count, or
- * `error:<message>` for an operation that failed (the others still apply, as they would
- * have as separate scripts).
+ * `error:<message>` for an operation whose keys hold the wrong type (the others still
+ * apply, as they would have as separate scripts). Any other error (a read-only replica
+ * after a failover, out of memory: the first write fails, so nothing was applied) fails
+ * the whole call with that error, as one script's would, so ioredis sees the same reply
+ * (READONLY makes it reconnect to the current master).
  */
 const BATCH = `${SAVE_FUNCTION}${ACK_FUNCTION}
 local out = {}
@@ -137,7 +140,9 @@ for op = 1, #KEYS / 2 do
     out[op] = r
   else
     if type(r) == "table" then r = r.err end
-    out[op] = "error:" .. tostring(r)
+    r = tostring(r)
+    if string.sub(r, 1, 9) ~= "WRONGTYPE" then return redis.error_reply(r) end
+    out[op] = "error:" .. r
   end
 end
 return out

@@ -86,8 +86,9 @@ export class RedisStore implements MessageStore {
   }
 
   /**
-   * Saves and acks collected per event-loop turn and sent as one script call
-   * (`redis-batch.ts`); absent in a Redis Cluster, where one script can't span UAIDs.
+   * Saves and acks collected while the previous batch waits for its reply and sent as one
+   * script call (`redis-batch.ts`); absent in a Redis Cluster, where one script can't span
+   * UAIDs.
    */
   private readonly batch: RedisBatch | undefined;
 

@@ -34,7 +34,7 @@ import type { BenchOptions } from "./options.js";
 import { cpuSeconds } from "./proc-stats.js";
 import { type ProfileBreakdown, profileBreakdown } from "./profile.js";
 import type { Figure } from "./report.js";
-import { histogramQuantiles, scrape } from "./server-metrics.js";
+import { histogramQuantiles, type Samples, scrape } from "./server-metrics.js";
 import { SourceAddresses } from "./source-addresses.js";
 import { type Percentiles, percentiles } from "./stats.js";
 import { totals } from "./throughput.js";
@@ -359,6 +359,26 @@ interface ClusterThroughput extends ClusterLoad {
   readonly capacityPerSecond: number;
   /** Router requests the nodes sent per completed PUT, by op. */
   readonly hopsPerPut: Readonly<Record<string, number>>;
+  readonly storeBatches: StoreBatches;
+}
+
+/**
+ * The Redis script calls that carried saves and acks (group commit) over a phase, summed
+ * over the nodes (`edition_store_batch_operations`).
+ */
+interface StoreBatches {
+  readonly calls: number;
+  readonly operations: number;
+}
+
+function storeBatches(before: readonly Samples[], after: readonly Samples[]): StoreBatches {
+  const total = (scrapes: readonly Samples[], series: string) =>
+    scrapes.reduce((sum, m) => sum + (m.get(series) ?? 0), 0);
+  const delta = (series: string) => total(after, series) - total(before, series);
+  return {
+    calls: delta("edition_store_batch_operations_count"),
+    operations: delta("edition_store_batch_operations_sum"),
+  };
 }
 
 interface ClusterLatency extends ClusterLoad {
@@ -374,6 +394,7 @@ interface ClusterLatency extends ClusterLoad {
    * upper bounds): where a client-seen tail was spent, or that it was not spent in a node.
    */
   readonly serverSideMs: Readonly<Record<string, ServerQuantiles>>;
+  readonly storeBatches: StoreBatches;
 }
 
 interface ServerQuantiles {
@@ -567,11 +588,12 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
           0;
       return s;
     };
+    const scrapeAll = () => Promise.all(nodes.map((n) => scrape(host, n.metricsPort)));
     /** Router requests sent so far by every node, by op (`edition_internal_hop_seconds`). */
-    const hops = async () => {
+    const hops = (scrapes: readonly Samples[]) => {
       const out = new Map<string, number>();
-      for (const n of nodes) {
-        for (const [k, v] of await scrape(host, n.metricsPort)) {
+      for (const m of scrapes) {
+        for (const [k, v] of m) {
           const op = /^edition_internal_hop_seconds_count\{.*op="([^"]+)"/.exec(k)?.[1];
           if (op !== undefined) out.set(op, (out.get(op) ?? 0) + v);
         }
@@ -586,7 +608,8 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
         await closedLoop(WARM_ALL_MS, sameNode, true);
         await closedLoop(o.warmupSeconds * 1000, sameNode);
       }
-      const hops0 = await hops().catch(() => new Map<string, number>());
+      const scrapes0 = await scrapeAll().catch(() => []);
+      const hops0 = hops(scrapes0);
       const acks0 = await serverAcks().catch(() => undefined);
       const cpu = window();
       const from = Date.now();
@@ -594,7 +617,8 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       const use = cpu();
       const span: [number, number] = [from, Date.now()];
       const acks1 = await serverAcks().catch(() => undefined);
-      const hops1 = await hops().catch(() => new Map<string, number>());
+      const scrapes1 = await scrapeAll().catch(() => []);
+      const hops1 = hops(scrapes1);
       const tp = totals(reports);
       const hopsPerPut = Object.fromEntries(
         [...hops1]
@@ -610,6 +634,7 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
         acksPerCpuSecondWithRedis: tp.acks / (use.nodeSeconds + use.redisSeconds),
         capacityPerSecond: tp.completed / use.wallSeconds,
         hopsPerPut,
+        storeBatches: storeBatches(scrapes0, scrapes1),
       };
       return { result, span };
     };
@@ -628,7 +653,6 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       ? Math.min(PROBE_MAX, Math.max(PROBE_MIN, targetRate * PROBE_SHARE))
       : targetRate;
     const loadRate = probing ? Math.max(1, (targetRate - probeRate) / (o.workers - 1)) : 0;
-    const scrapeAll = () => Promise.all(nodes.map((n) => scrape(host, n.metricsPort)));
     const measureLatency = async (sameNode: boolean) => {
       const before = await scrapeAll();
       const cpu = window();
@@ -666,6 +690,7 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
         maxScheduleLagMs: Math.max(...reports.map((r) => r.maxScheduleLagMs)),
         clientLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
         serverSideMs,
+        storeBatches: storeBatches(before, after),
       };
     };
     log(
@@ -904,6 +929,12 @@ function serverSide(h: Readonly<Record<string, ServerQuantiles>>): string {
   );
 }
 
+/** Mean operations per batch call, e.g. `3.2 (1,234 calls)`; `n/a` when no batch was sent. */
+function perCall(b: StoreBatches | undefined): string {
+  if (b === undefined || b.calls <= 0) return "n/a";
+  return `${(b.operations / b.calls).toFixed(1)} (${b.calls.toLocaleString("en")} calls)`;
+}
+
 export function clusterDetails(r: ClusterResult): string {
   const out: string[] = [];
   const ms = (p: Percentiles) =>
@@ -924,7 +955,9 @@ export function clusterDetails(r: ClusterResult): string {
     Object.entries(h)
       .map(([op, x]) => `${op} ${x.toFixed(2)}`)
       .join(", ") || "none";
-  out.push(`  router requests per PUT: ${perPut(t.hopsPerPut)}`);
+  out.push(
+    `  router requests per PUT: ${perPut(t.hopsPerPut)}; store saves + acks per Redis call: ${perCall(t.storeBatches)}`,
+  );
   const l = r.latency;
   out.push(
     `latency (cross-node): target ${Math.round(l.targetRate)}/s (${r.options.latencyLoad} × capacity), achieved ${Math.round(l.achievedRate)}/s, ` +
@@ -933,14 +966,17 @@ export function clusterDetails(r: ClusterResult): string {
   out.push(`  probe (${Math.round(l.probeRate)}/s, in the table): ${ms(l.latencyMs)}`);
   out.push(`  every PUT, loaded clients included: ${ms(l.allLatencyMs)}`);
   out.push(`  nodes' histograms: ${serverSide(l.serverSideMs)}`);
+  out.push(`  store saves + acks per Redis call: ${perCall(l.storeBatches)}`);
   const st = r.sameNode.throughput;
   const sl = r.sameNode.latency;
   out.push(
     `baseline, each PUT through the node holding the socket: ${st.completed} completed in ${st.cpu.wallSeconds.toFixed(1)} s, ` +
       `${Math.round(st.acksPerNodeCpuSecond)} per node CPU-s (CPU-s nodes ${st.cpu.nodeSeconds.toFixed(2)}, Redis ${st.cpu.redisSeconds.toFixed(2)}), ` +
-      `failed ${st.failed}, router requests per PUT: ${perPut(st.hopsPerPut)}; at ${Math.round(sl.targetRate)}/s: probe ${ms(sl.latencyMs)}, failed ${sl.failed}`,
+      `failed ${st.failed}, router requests per PUT: ${perPut(st.hopsPerPut)}, store saves + acks per Redis call: ${perCall(st.storeBatches)}; at ${Math.round(sl.targetRate)}/s: probe ${ms(sl.latencyMs)}, failed ${sl.failed}`,
   );
-  out.push(`  nodes' histograms: ${serverSide(sl.serverSideMs)}`);
+  out.push(
+    `  nodes' histograms: ${serverSide(sl.serverSideMs)}; store saves + acks per Redis call: ${perCall(sl.storeBatches)}`,
+  );
   const rec = r.recovery;
   out.push(
     `recovery: killed ${rec.victim} (not the coordinator) with ${rec.victimClients} clients; after the kill: ` +

@@ -134,10 +134,14 @@ export function redisOptions(
 async function openStore(
   config: Config,
   log: Logger,
+  onBatch: (operations: number) => void,
 ): Promise<MessageStore & { sweep?: (n: number) => number }> {
   const uaidTtlSeconds = config.limits.uaidTtlSeconds;
   if (config.redis === undefined) return new MemoryStore(Date.now, { uaidTtlSeconds });
-  return RedisStore.open(redisOptions(config.redis, log, uaidTtlSeconds), durabilityOf(config));
+  return RedisStore.open(
+    { ...redisOptions(config.redis, log, uaidTtlSeconds), onBatch },
+    durabilityOf(config),
+  );
 }
 
 const durabilityOf = (config: Config) =>
@@ -186,10 +190,11 @@ export async function startNode(
   registry: Registry,
   metrics: Metrics,
 ): Promise<RunningNode> {
-  const rawStore = await openStore(config, log);
+  const onBatch = (operations: number) => metrics.storeBatchOperations.observe(operations);
+  const rawStore = await openStore(config, log, onBatch);
   // Multi-region (docs/multi-region.md): other regions' replicas, adopted when they fail.
   let onHandback: (region: string) => void = () => {};
-  const adoption = regionAdoption(config, log, (region) => onHandback(region));
+  const adoption = regionAdoption(config, log, (region) => onHandback(region), onBatch);
   const adopting = adoption ? new AdoptingStore(rawStore, adoption) : undefined;
   // Every store operation is timed into the histogram and into the shedding average.
   const storeLatency = new StoreLatency(config.shedStoreLatencyMs);
@@ -482,6 +487,7 @@ function regionAdoption(
   config: Config,
   log: Logger,
   handedBack: (region: string) => void,
+  onBatch: (operations: number) => void,
 ): Adoption | undefined {
   const { cluster, redis } = config;
   if (cluster === undefined || redis === undefined || redis.mode === "cluster") return undefined;
@@ -493,7 +499,10 @@ function regionAdoption(
     handedBack,
     openStore: (url) =>
       RedisStore.open(
-        redisOptions({ ...redis, mode: "standalone", url }, log, config.limits.uaidTtlSeconds),
+        {
+          ...redisOptions({ ...redis, mode: "standalone", url }, log, config.limits.uaidTtlSeconds),
+          onBatch,
+        },
         durabilityOf(config),
       ),
   });

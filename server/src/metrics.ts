@@ -193,6 +193,12 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+  const storeBatchOperations = new Histogram({
+    name: `${prefix}store_batch_operations`,
+    help: "Saves and acks sent to Redis per batch script call (group commit; standalone and Sentinel Redis).",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [registry],
+  });
   const storeUp = new Gauge({
     name: `${prefix}store_up`,
     help: "1 when the message store (Redis) answered its last health check, else 0.",
@@ -245,6 +251,7 @@ export function createMetrics(registry: Registry, prefix = "edition_") {
     info,
     maxConnections,
     storeSeconds,
+    storeBatchOperations,
     storeUp,
     storeRecords,
     etcdLease,

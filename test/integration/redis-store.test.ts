@@ -153,9 +153,16 @@ describe("RedisStore on standalone Redis", () => {
   let store: RedisStore;
   const clock = manualClock();
   const raw = (...args: string[]) => redisCommand(server.port, args);
+  /** The size of every batch the store sent, as `onBatch` reported it. */
+  const batches: number[] = [];
   before(async () => {
     server = await standalone();
-    store = await RedisStore.open({ mode: "standalone", url: server.url, now: clock.read });
+    store = await RedisStore.open({
+      mode: "standalone",
+      url: server.url,
+      now: clock.read,
+      onBatch: (n) => batches.push(n),
+    });
   });
   after(() => store.close());
 
@@ -238,6 +245,7 @@ describe("RedisStore on standalone Redis", () => {
     }
     const expected = (i: number) => ["gone", "stored", "unregistered"][i % 3];
     const before = await scriptCalls();
+    batches.length = 0;
     const outcomes = await Promise.all(
       uaids.map((u, i) => store.savePending(u, channels[i]!, channels[i]!, BigInt(i), DAY)),
     );
@@ -248,6 +256,13 @@ describe("RedisStore on standalone Redis", () => {
     );
     // 300 operations: 3 calls of at most 128 (one more if Redis asked for the script).
     assert.ok(saveCalls >= 3 && saveCalls <= 4, `${saveCalls} script calls for ${n} saves`);
+    // What the batch-size histogram is told: every save, in batches of at most 128.
+    assert.equal(
+      batches.reduce((a, b) => a + b, 0),
+      n,
+      `batches ${batches.join(",")}`,
+    );
+    assert.ok(batches.length === 3 && batches.every((b) => b <= 128), `batches ${batches}`);
     const stored = uaids.filter((_, i) => expected(i) === "stored");
     for (const u of stored.slice(0, 5)) assert.equal((await store.pending(u)).length, 1);
 

@@ -167,14 +167,16 @@ describe("metric tables in docs/observability.md", () => {
     assert.deepEqual(documented("Operator metrics"), own((await exportedNames()).operator));
   });
 
-  test("names follow Prometheus conventions: counters end in _total, durations in _seconds", async () => {
+  test("names follow Prometheus conventions: counters end in _total, histograms in their unit (durations in _seconds)", async () => {
     const { node, operator } = await exportedNames();
     for (const m of [node, operator]) {
       for (const n of own(m)) {
         assert.match(n, /^[a-z][a-z0-9_]*$/, n);
         if (m.get(n) === "counter") assert.match(n, /_total$/, `counter ${n}`);
         else assert.doesNotMatch(n, /_total$/, `${m.get(n)} ${n}`);
-        if (m.get(n) === "histogram") assert.match(n, /_seconds$/, `histogram ${n}: unit suffix`);
+        // A histogram of durations, or of how many things (store batches: operations).
+        if (m.get(n) === "histogram")
+          assert.match(n, /_(seconds|operations)$/, `histogram ${n}: unit suffix`);
         assert.doesNotMatch(n, /_(ms|milliseconds|millis)\b/, n);
       }
     }

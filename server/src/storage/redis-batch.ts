@@ -49,6 +49,8 @@ export class RedisBatch {
   constructor(
     private readonly call: BatchCall,
     private readonly maxOperations = BATCH_MAX_OPERATIONS,
+    /** Told the size of each batch as it is sent. */
+    private readonly onSend: (operations: number) => void = () => {},
   ) {}
 
   /** The save script's reply: "stored" | "unregistered" | "gone". */
@@ -79,6 +81,7 @@ export class RedisBatch {
       sent = Promise.reject(err);
     }
     this.inFlight++;
+    this.onSend(ops.length);
     sent
       .finally(() => {
         // What was collected meanwhile goes now.

@@ -50,10 +50,13 @@ interface CommonOptions {
    */
   readonly autoPipelining?: boolean;
   /**
-   * Saves and acks made in the same event-loop turn go to Redis as one script call
-   * (`redis-batch.ts`; default on). Standalone and Sentinel only: ignored in a cluster.
+   * Saves and acks made while the previous batch waits for its reply go to Redis as one
+   * script call (group commit, `redis-batch.ts`; default on). Standalone and Sentinel only:
+   * ignored in a cluster.
    */
   readonly batching?: boolean;
+  /** Called with the number of saves and acks in each batch sent (for a histogram). */
+  readonly onBatch?: (operations: number) => void;
 }
 
 export type RedisStoreOptions = CommonOptions &

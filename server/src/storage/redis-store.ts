@@ -19,7 +19,7 @@
  * durability (`replication.ts`) waits for before a PUT's "stored".
  */
 import { Cluster } from "ioredis";
-import { RedisBatch } from "./redis-batch.js";
+import { BATCH_MAX_OPERATIONS, RedisBatch } from "./redis-batch.js";
 import {
   closeClient,
   createClient,
@@ -82,6 +82,7 @@ export class RedisStore implements MessageStore {
       redisRunner(options),
       confirmed,
       options.batching ?? true,
+      options.onBatch,
     );
   }
 
@@ -102,11 +103,14 @@ export class RedisStore implements MessageStore {
     /** `global` durability: PUTs are written there and confirmed by a remote replica. */
     private readonly confirmed: ConfirmedWrites | undefined,
     batching: boolean,
+    onBatch: ((operations: number) => void) | undefined,
   ) {
     this.batch =
       batching && !(client instanceof Cluster)
-        ? new RedisBatch((n, keysThenArgs) =>
-            this.run(() => client.editionBatch(n, ...keysThenArgs)),
+        ? new RedisBatch(
+            (n, keysThenArgs) => this.run(() => client.editionBatch(n, ...keysThenArgs)),
+            BATCH_MAX_OPERATIONS,
+            onBatch,
           )
         : undefined;
   }

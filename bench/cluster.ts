@@ -371,10 +371,17 @@ interface StoreBatches {
   readonly operations: number;
 }
 
+const ACKED = 'edition_notifications_total{outcome="acked"}';
+/** Scrapes after a closed loop, at most, waiting for the nodes to count its last acks. */
+const ACK_SCRAPES = 20;
+
+/** `series` summed over one scrape per node. */
+function summed(scrapes: readonly Samples[], series: string): number {
+  return scrapes.reduce((sum, m) => sum + (m.get(series) ?? 0), 0);
+}
+
 function storeBatches(before: readonly Samples[], after: readonly Samples[]): StoreBatches {
-  const total = (scrapes: readonly Samples[], series: string) =>
-    scrapes.reduce((sum, m) => sum + (m.get(series) ?? 0), 0);
-  const delta = (series: string) => total(after, series) - total(before, series);
+  const delta = (series: string) => summed(after, series) - summed(before, series);
   return {
     calls: delta("edition_store_batch_operations_count"),
     operations: delta("edition_store_batch_operations_sum"),
@@ -580,14 +587,6 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
         "load",
         durationMs + TAIL_MS,
       );
-    const serverAcks = async () => {
-      let s = 0;
-      for (const n of nodes)
-        s +=
-          (await scrape(host, n.metricsPort)).get('edition_notifications_total{outcome="acked"}') ??
-          0;
-      return s;
-    };
     const scrapeAll = () => Promise.all(nodes.map((n) => scrape(host, n.metricsPort)));
     /** Router requests sent so far by every node, by op (`edition_internal_hop_seconds`). */
     const hops = (scrapes: readonly Samples[]) => {
@@ -610,16 +609,22 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       }
       const scrapes0 = await scrapeAll().catch(() => []);
       const hops0 = hops(scrapes0);
-      const acks0 = await serverAcks().catch(() => undefined);
       const cpu = window();
       const from = Date.now();
       const reports = await closedLoop(o.durationSeconds * 1000, sameNode);
       const use = cpu();
       const span: [number, number] = [from, Date.now()];
-      const acks1 = await serverAcks().catch(() => undefined);
-      const scrapes1 = await scrapeAll().catch(() => []);
-      const hops1 = hops(scrapes1);
       const tp = totals(reports);
+      // The clients' last acks may still be on their way to the nodes: scrape again
+      // (bounded) until the nodes counted as many as the clients sent.
+      const serverAcks = (after: readonly Samples[]) =>
+        scrapes0.length === 0 || after.length === 0
+          ? undefined
+          : summed(after, ACKED) - summed(scrapes0, ACKED);
+      let scrapes1: readonly Samples[] = await scrapeAll().catch(() => []);
+      for (let i = 0; i < ACK_SCRAPES && (serverAcks(scrapes1) ?? tp.acks) < tp.acks; i++)
+        scrapes1 = await scrapeAll().catch(() => []);
+      const hops1 = hops(scrapes1);
       const hopsPerPut = Object.fromEntries(
         [...hops1]
           .map(([op, n]) => [op, (n - (hops0.get(op) ?? 0)) / Math.max(1, tp.completed)] as const)
@@ -629,7 +634,7 @@ export async function runCluster(o: BenchOptions, ticks: number): Promise<Cluste
       const result = {
         ...tp,
         cpu: use,
-        serverAcks: acks0 === undefined || acks1 === undefined ? undefined : acks1 - acks0,
+        serverAcks: serverAcks(scrapes1),
         acksPerNodeCpuSecond: tp.acks / use.nodeSeconds,
         acksPerCpuSecondWithRedis: tp.acks / (use.nodeSeconds + use.redisSeconds),
         capacityPerSecond: tp.completed / use.wallSeconds,

@@ -102,11 +102,14 @@ export function redisOptions(
   r: RedisConfig,
   log: Logger,
   uaidTtlSeconds: number,
+  /** The store's batch sizes, for `edition_store_batch_operations`. */
+  onBatch?: (operations: number) => void,
 ): RedisStoreOptions {
   const common = {
     password: r.password,
     keyPrefix: r.keyPrefix,
     uaidTtlSeconds,
+    onBatch,
     onError: (err: Error) =>
       log.warn({ event: "redis_error", err: err.message }, "redis connection error"),
   };
@@ -139,7 +142,7 @@ async function openStore(
   const uaidTtlSeconds = config.limits.uaidTtlSeconds;
   if (config.redis === undefined) return new MemoryStore(Date.now, { uaidTtlSeconds });
   return RedisStore.open(
-    { ...redisOptions(config.redis, log, uaidTtlSeconds), onBatch },
+    redisOptions(config.redis, log, uaidTtlSeconds, onBatch),
     durabilityOf(config),
   );
 }
@@ -499,10 +502,12 @@ function regionAdoption(
     handedBack,
     openStore: (url) =>
       RedisStore.open(
-        {
-          ...redisOptions({ ...redis, mode: "standalone", url }, log, config.limits.uaidTtlSeconds),
+        redisOptions(
+          { ...redis, mode: "standalone", url },
+          log,
+          config.limits.uaidTtlSeconds,
           onBatch,
-        },
+        ),
         durabilityOf(config),
       ),
   });

@@ -48,10 +48,13 @@ describe("RedisBatch", () => {
 
   it("sends at once when it holds its maximum, so what it collects stays bounded", async () => {
     const sizes: number[] = [];
-    const batch = new RedisBatch(async (n) => {
-      sizes.push(n / 2);
-      return Array.from({ length: n / 2 }, () => "stored");
-    }, 3);
+    const batch = new RedisBatch(
+      async (n) => {
+        sizes.push(n / 2);
+        return Array.from({ length: n / 2 }, () => "stored");
+      },
+      { maxOperations: 3 },
+    );
     const all = Array.from({ length: 7 }, (_, i) => batch.save(k(`u${i}`), "c", "v", 1));
     assert.deepEqual(sizes, [3, 3]); // the seventh waits for the end of the turn
     await Promise.all(all);

@@ -46,12 +46,20 @@ export class RedisBatch {
   /** Batches sent and not answered yet. */
   private inFlight = 0;
 
+  private readonly maxOperations: number;
+  /** Told the size of each batch as it is sent. */
+  private readonly onSend: (operations: number) => void;
+
   constructor(
     private readonly call: BatchCall,
-    private readonly maxOperations = BATCH_MAX_OPERATIONS,
-    /** Told the size of each batch as it is sent. */
-    private readonly onSend: (operations: number) => void = () => {},
-  ) {}
+    options: {
+      readonly maxOperations?: number;
+      readonly onSend?: (operations: number) => void;
+    } = {},
+  ) {
+    this.maxOperations = options.maxOperations ?? BATCH_MAX_OPERATIONS;
+    this.onSend = options.onSend ?? (() => {});
+  }
 
   /** The save script's reply: "stored" | "unregistered" | "gone". */
   save(keys: UaidKeys, channel: string, value: string, ttlMs: number): Promise<string | number> {

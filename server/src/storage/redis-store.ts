@@ -19,7 +19,7 @@
  * durability (`replication.ts`) waits for before a PUT's "stored".
  */
 import { Cluster } from "ioredis";
-import { BATCH_MAX_OPERATIONS, RedisBatch } from "./redis-batch.js";
+import { RedisBatch } from "./redis-batch.js";
 import {
   closeClient,
   createClient,
@@ -109,8 +109,7 @@ export class RedisStore implements MessageStore {
       batching && !(client instanceof Cluster)
         ? new RedisBatch(
             (n, keysThenArgs) => this.run(() => client.editionBatch(n, ...keysThenArgs)),
-            BATCH_MAX_OPERATIONS,
-            onBatch,
+            { onSend: onBatch },
           )
         : undefined;
   }
